@@ -1,0 +1,196 @@
+"""One call from bias settings to a tidy table of probe scores (the numerical study, §5.1).
+
+:func:`run_numerical` builds the latent model and mixing functions, trains an image and a text
+encoder per setting (all settings side by side), then probes every factor from z_hat_x and z_hat_t
+on held-out samples drawn with a separate evaluation seed. The result's ``scores`` DataFrame has one
+row per (seed, setting, encoder, factor, probe).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .biases import CaptionBias
+from .latents import LatentModel
+from .probes import linear_r2, mlp_r2
+from .profiles import Profile, active_profile, default_device
+from .simulation import MultimodalSimulation
+from .training import TrainResult, train_mmcl
+
+__all__ = ["NumericalRun", "run_numerical", "evaluate_run", "factor_names", "EVAL_SEED_OFFSET"]
+
+# The evaluation samples use their own seed, so that probes never see training batches.
+EVAL_SEED_OFFSET = 10_000
+
+
+def factor_names(n_semantic: int) -> list[str]:
+    """``["s1", ..., "sN", "mx", "mt"]``: the factor names used in every table and plot."""
+    return [f"s{i}" for i in range(1, n_semantic + 1)] + ["mx", "mt"]
+
+
+def _role(bias: CaptionBias, factor: str) -> str:
+    if factor == "mx":
+        return "image-specific"
+    if factor == "mt":
+        return "text-specific"
+    return bias.role(int(factor[1:]))
+
+
+@dataclass
+class NumericalRun:
+    """Scores and trained models of :func:`run_numerical`.
+
+    Attributes:
+        scores: tidy table with columns seed, setting, selected, perturbed, encoder (x/t),
+            factor (s1..sN, mx, mt), role, probe (linear/mlp), r2.
+        trained: one :class:`TrainResult` per seed.
+        config: the run's full configuration (saved by :meth:`save`).
+    """
+
+    scores: pd.DataFrame
+    trained: list[TrainResult] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    def table(self, probe: str = "mlp", encoder: str = "x") -> pd.DataFrame:
+        """Mean R^2 as a factor x setting grid (the layout of the paper's Fig. 3)."""
+        df = self.scores.query("probe == @probe and encoder == @encoder")
+        grid = df.pivot_table(index="factor", columns="setting", values="r2", aggfunc="mean")
+        order = list(dict.fromkeys(self.scores["setting"]))
+        facs = list(dict.fromkeys(self.scores["factor"]))
+        return grid.reindex(index=facs, columns=order)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``scores.csv`` into ``directory``; returns the directory."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(self.config, indent=2))
+        self.scores.to_csv(out / "scores.csv", index=False)
+        return out
+
+
+@torch.no_grad()
+def evaluate_run(
+    sim: MultimodalSimulation,
+    trained: TrainResult,
+    profile: Profile,
+    seed: int,
+    probes: Sequence[str] = ("linear", "mlp"),
+) -> pd.DataFrame:
+    """Probe every factor from z_hat_x and z_hat_t of every setting; returns the tidy scores."""
+    device = trained.f_x[0].in_mask.device
+    gen = torch.Generator(device=device).manual_seed(seed + EVAL_SEED_OFFSET)
+    n_tr, n_te = profile.probe_train, profile.probe_test
+    batch = sim.sample(n_tr + n_te, gen)
+    z_x, z_t = trained.encode(batch.x, batch.t)
+    lat = batch.latents
+    y = torch.cat([lat.s, lat.m_x, lat.m_t], dim=1).cpu()
+    n_s = sim.model.n_semantic
+    blocks = [slice(i, i + 1) for i in range(n_s)]
+    blocks += [slice(n_s, n_s + sim.model.n_image), slice(n_s + sim.model.n_image, y.shape[1])]
+    names = factor_names(n_s)
+    e = len(sim.biases)
+    sizes = trained.encoding_sizes()
+    rows = []
+    for enc, z in (("x", z_x), ("t", z_t)):
+        results = {}
+        # Drop the zero padding so each setting is probed on its own output dimensions.
+        z_list = [z[k, :, : sizes[k]] for k in range(e)]
+        if "linear" in probes:
+            results["linear"] = [
+                linear_r2(zk[:n_tr], y[:n_tr], zk[n_tr:], y[n_tr:], blocks) for zk in z_list
+            ]
+        if "mlp" in probes:
+            with torch.enable_grad():
+                # Probes of equal input size train together as one ensemble.
+                results["mlp"] = [None] * e
+                for size in sorted(set(sizes)):
+                    ks = [k for k in range(e) if sizes[k] == size]
+                    zz = torch.stack([z_list[k] for k in ks])
+                    r2 = mlp_r2(
+                        zz[:, :n_tr], y[:n_tr].to(device), zz[:, n_tr:], y[n_tr:], blocks,
+                        steps=profile.probe_steps, seed=seed + EVAL_SEED_OFFSET,
+                    )
+                    for j, k in enumerate(ks):
+                        results["mlp"][k] = r2[j]
+        for probe, per_setting in results.items():
+            for k, bias in enumerate(sim.biases):
+                for f, name in enumerate(names):
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "setting": bias.label,
+                            "selected": sorted(bias.selected),
+                            "perturbed": sorted(bias.perturbed),
+                            "encoder": enc,
+                            "factor": name,
+                            "role": _role(bias, name),
+                            "probe": probe,
+                            "r2": float(per_setting[k][f]),
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def run_numerical(
+    settings: Iterable[CaptionBias],
+    *,
+    dependent: bool = False,
+    n_image: int = 5,
+    n_text: int = 5,
+    profile: Profile | str | None = None,
+    seeds: int | Sequence[int] = 0,
+    encoding_sizes: list[int] | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    probes: Sequence[str] = ("linear", "mlp"),
+) -> NumericalRun:
+    """Train and probe MMCL for several bias settings of the numerical study.
+
+    Args:
+        settings: the caption biases to compare (all with the same ``n_semantic``).
+        dependent: dependent semantics (Wishart covariance) instead of independent ones.
+        n_image, n_text: sizes of m_x and m_t.
+        profile: a :class:`Profile`, a profile name, or ``None`` for the active profile.
+        seeds: one seed or several; each seed redraws covariances, mixing, initialisation and data.
+        encoding_sizes: encoder output size per setting (default: unbiased count + extra dims).
+        device: default CUDA when available.
+        progress: show progress bars.
+        probes: any of ``"linear"``, ``"mlp"``.
+
+    Returns:
+        a :class:`NumericalRun`.
+    """
+    settings = list(settings)
+    if not settings:
+        raise ValueError("settings is empty: give at least one CaptionBias.")
+    n_semantic = settings[0].n_semantic
+    prof = profile if isinstance(profile, Profile) else active_profile(profile)
+    unknown = set(probes) - {"linear", "mlp"}
+    if unknown:
+        raise ValueError(f"unknown probe(s) {sorted(unknown)}; allowed: 'linear', 'mlp'.")
+    device = device or default_device()
+    seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
+    frames, trained = [], []
+    for seed in seed_list:
+        model = LatentModel(n_semantic, n_image, n_text, dependent=dependent, seed=seed)
+        sim = MultimodalSimulation(model, settings, seed=seed)
+        result = train_mmcl(sim, prof, seed, encoding_sizes, device, progress)
+        trained.append(result)
+        frames.append(evaluate_run(sim, result, prof, seed, probes))
+    config = {
+        **trained[0].config,
+        "seeds": seed_list,
+        "dependent": dependent,
+        "n_semantic": n_semantic,
+        "n_image": n_image,
+        "n_text": n_text,
+        "train_seconds": [round(r.seconds, 2) for r in trained],
+    }
+    config.pop("seed", None)
+    return NumericalRun(pd.concat(frames, ignore_index=True), trained, config)

@@ -1,0 +1,145 @@
+"""The latent variable model of the paper's numerical study (Cai et al., 2025, §3 and App. C).
+
+Three independent Gaussian blocks: semantics ``s`` (shared by image and caption), image-specific
+``m_x`` and text-specific ``m_t``. Semantics are independent (covariance I) or dependent (a
+covariance drawn from a Wishart distribution with ``n_semantic`` degrees of freedom). The caption
+sees the selected semantics, some of them perturbed by additive Gaussian noise (:func:`perturb`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import wishart
+
+from .biases import CaptionBias
+
+__all__ = ["Latents", "LatentModel", "perturb"]
+
+
+@dataclass
+class Latents:
+    """A batch of latents.
+
+    Attributes:
+        s: semantics, shape (N, n_semantic).
+        m_x: image-specific factors, shape (N, n_image).
+        m_t: text-specific factors, shape (N, n_text).
+    """
+
+    s: torch.Tensor
+    m_x: torch.Tensor
+    m_t: torch.Tensor
+
+    def factors(self) -> dict[str, torch.Tensor]:
+        """Every factor by its book name: ``s1..sN`` (shape (N, 1)), ``mx`` and ``mt`` (blocks)."""
+        out = {f"s{i + 1}": self.s[:, i : i + 1] for i in range(self.s.shape[1])}
+        out["mx"] = self.m_x
+        out["mt"] = self.m_t
+        return out
+
+
+def _cholesky(cov: np.ndarray) -> torch.Tensor:
+    return torch.linalg.cholesky(torch.as_tensor(cov, dtype=torch.float64)).float()
+
+
+class LatentModel:
+    """Covariances of s, m_x, m_t and of the perturbation noise, drawn once from ``seed``.
+
+    Args:
+        n_semantic: number of semantic factors n_s (paper: 10).
+        n_image: size of m_x (paper: 5).
+        n_text: size of m_t (paper: 5).
+        dependent: draw the semantic covariance from Wishart(df=n_semantic, I) instead of using I.
+        seed: seeds every covariance draw.
+
+    The image- and text-specific covariances come from Wishart(df=size, I) and the perturbation
+    noise covariance from Wishart(df=n_semantic, I), as in App. C of the paper.
+    """
+
+    def __init__(
+        self,
+        n_semantic: int = 10,
+        n_image: int = 5,
+        n_text: int = 5,
+        dependent: bool = False,
+        seed: int = 0,
+    ) -> None:
+        for name, v in (("n_semantic", n_semantic), ("n_image", n_image), ("n_text", n_text)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        self.n_semantic, self.n_image, self.n_text = n_semantic, n_image, n_text
+        self.dependent = bool(dependent)
+        self.seed = int(seed)
+        rng = np.random.default_rng(seed)
+
+        def draw(df: int, dim: int) -> np.ndarray:
+            return np.atleast_2d(wishart(df=df, scale=np.eye(dim)).rvs(random_state=rng))
+
+        self.cov_s = draw(n_semantic, n_semantic) if dependent else np.eye(n_semantic)
+        self.cov_mx = draw(n_image, n_image)
+        self.cov_mt = draw(n_text, n_text)
+        self.cov_eps = draw(n_semantic, n_semantic)
+        self._chol = {k: _cholesky(v) for k, v in self.covariances().items()}
+
+    def covariances(self) -> dict[str, np.ndarray]:
+        """The four covariance matrices, keyed ``s``, ``m_x``, ``m_t``, ``eps``."""
+        return {"s": self.cov_s, "m_x": self.cov_mx, "m_t": self.cov_mt, "eps": self.cov_eps}
+
+    def _gaussian(self, key: str, n: int, generator: torch.Generator) -> torch.Tensor:
+        device = generator.device
+        chol = self._chol[key].to(device)
+        return torch.randn(n, chol.shape[0], generator=generator, device=device) @ chol.T
+
+    def sample(self, n: int, generator: torch.Generator) -> Latents:
+        """Draw ``n`` independent latent triples on the generator's device."""
+        return Latents(
+            s=self._gaussian("s", n, generator),
+            m_x=self._gaussian("m_x", n, generator),
+            m_t=self._gaussian("m_t", n, generator),
+        )
+
+    def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Perturbation noise eps ~ N(0, Sigma_eps), shape (n, n_semantic)."""
+        return self._gaussian("eps", n, generator)
+
+    def __repr__(self) -> str:
+        kind = "dependent" if self.dependent else "independent"
+        return (
+            f"LatentModel(n_semantic={self.n_semantic}, n_image={self.n_image}, "
+            f"n_text={self.n_text}, {kind}, seed={self.seed})"
+        )
+
+
+def perturb(
+    s: torch.Tensor,
+    bias: CaptionBias,
+    model: LatentModel,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Semantics as a caption reports them.
+
+    Each perturbable factor (``bias.perturbed``) is changed independently with probability
+    ``bias.p_perturb`` by adding Gaussian noise; every other factor is copied exactly. This is a
+    change of words, not an intervention: nothing downstream of a perturbed factor moves.
+
+    Args:
+        s: semantics, shape (N, n_semantic).
+
+    Returns:
+        ``(s_tilde, changed)``: reported semantics, shape (N, n_semantic), and a boolean mask of
+        the entries that were changed, same shape.
+    """
+    n = s.shape[0]
+    changed = torch.zeros(s.shape, dtype=torch.bool, device=s.device)
+    idx = [i - 1 for i in sorted(bias.perturbed)]
+    # Draw the noise even when nothing is perturbed, so that the random stream (and hence every
+    # later draw) does not depend on the bias setting.
+    eps = model.noise(n, generator)
+    coin = torch.rand(s.shape, generator=generator, device=generator.device) < bias.p_perturb
+    if idx:
+        changed[:, idx] = coin[:, idx]
+    s_tilde = torch.where(changed, s + eps, s)
+    return s_tilde, changed

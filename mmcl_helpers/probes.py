@@ -1,0 +1,219 @@
+"""Probes: how much of each factor can be read off a learned representation.
+
+A probe is fit on one sample set and scored on another. Regression probes report R^2 clipped to
+[0, 1] (sklearn's ``r2_score``; a block such as m_x gets the mean R^2 of its components);
+classification probes report the Matthews correlation coefficient (sklearn's
+``matthews_corrcoef``). Representations are standardised first.
+
+The nonlinear probe is a small MLP trained in torch on the representation's device. Many probes
+(several models, several factors) train at once as one :class:`~mmcl_helpers.encoders.EnsembleMLP`,
+which is what makes probing a whole sweep take seconds rather than minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import matthews_corrcoef, r2_score
+
+from .encoders import EnsembleMLP
+
+__all__ = [
+    "standardize",
+    "linear_r2",
+    "mlp_r2",
+    "linear_mcc",
+    "mlp_mcc",
+    "block_r2",
+]
+
+
+def standardize(
+    train: torch.Tensor, test: torch.Tensor, eps: float = 1e-8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale both sets by the training set's mean and standard deviation (over dim -2)."""
+    mean = train.mean(-2, keepdim=True)
+    std = train.std(-2, keepdim=True)
+    return (train - mean) / (std + eps), (test - mean) / (std + eps)
+
+
+def block_r2(y_true: np.ndarray, y_pred: np.ndarray, blocks: Sequence[slice]) -> np.ndarray:
+    """R^2 per block of target columns, each the mean over its columns, clipped to [0, 1].
+
+    Args:
+        y_true, y_pred: shape (N, D).
+        blocks: column slices, one per factor.
+
+    Returns:
+        shape (len(blocks),).
+    """
+    return np.array(
+        [
+            np.clip(r2_score(y_true[:, b], y_pred[:, b], multioutput="uniform_average"), 0.0, 1.0)
+            for b in blocks
+        ]
+    )
+
+
+def _as_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def linear_r2(
+    z_train: torch.Tensor,
+    y_train: torch.Tensor,
+    z_test: torch.Tensor,
+    y_test: torch.Tensor,
+    blocks: Sequence[slice],
+) -> np.ndarray:
+    """R^2 of linear regression from each representation to each factor block.
+
+    Args:
+        z_train, z_test: representations, shape (E, N, K) or (N, K).
+        y_train, y_test: targets, shape (N, D), shared by all E representations.
+        blocks: column slices of the targets, one per factor.
+
+    Returns:
+        shape (E, len(blocks)) (or (len(blocks),) for 2-D inputs).
+    """
+    squeeze = z_train.dim() == 2
+    if squeeze:
+        z_train, z_test = z_train[None], z_test[None]
+    z_train, z_test = standardize(z_train, z_test)
+    yt, ys = _as_numpy(y_train), _as_numpy(y_test)
+    out = np.stack(
+        [
+            block_r2(ys, LinearRegression().fit(_as_numpy(a), yt).predict(_as_numpy(b)), blocks)
+            for a, b in zip(z_train, z_test)
+        ]
+    )
+    return out[0] if squeeze else out
+
+
+def _fit_mlp(
+    z_train: torch.Tensor,
+    y_train: torch.Tensor,
+    loss_fn,
+    out_dim: int,
+    hidden: Sequence[int],
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+) -> EnsembleMLP:
+    e, n, k = z_train.shape
+    gen = torch.Generator(device=z_train.device).manual_seed(seed)
+    torch.manual_seed(seed)
+    net = EnsembleMLP([k] * e, [out_dim] * e, hidden, negative_slope=0.01, batch_norm=False)
+    net = net.to(z_train.device).train()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
+    b = min(batch_size, n)
+    for _ in range(steps):
+        idx = torch.randint(0, n, (b,), generator=gen, device=z_train.device)
+        loss = loss_fn(net(z_train[:, idx]), y_train[:, idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return net.eval()
+
+
+def mlp_r2(
+    z_train: torch.Tensor,
+    y_train: torch.Tensor,
+    z_test: torch.Tensor,
+    y_test: torch.Tensor,
+    blocks: Sequence[slice],
+    steps: int = 1000,
+    hidden: Sequence[int] = (64, 64),
+    lr: float = 3e-3,
+    batch_size: int = 1024,
+    seed: int = 0,
+) -> np.ndarray:
+    """R^2 of a nonlinear (MLP) probe from each representation to each factor block.
+
+    One MLP per representation predicts all standardised target columns; R^2 is read per block.
+
+    Args:
+        z_train, z_test: shape (E, N, K) or (N, K).
+        y_train, y_test: shape (N, D).
+        blocks: column slices, one per factor.
+        steps, hidden, lr, batch_size, seed: probe training.
+
+    Returns:
+        shape (E, len(blocks)) (or (len(blocks),) for 2-D inputs).
+    """
+    squeeze = z_train.dim() == 2
+    if squeeze:
+        z_train, z_test = z_train[None], z_test[None]
+    z_train, z_test = standardize(z_train.float(), z_test.float())
+    y_mean, y_std = y_train.mean(0), y_train.std(0) + 1e-8
+    yt = ((y_train - y_mean) / y_std).float().to(z_train.device)
+    yt = yt.unsqueeze(0).expand(z_train.shape[0], -1, -1)
+    net = _fit_mlp(
+        z_train, yt, lambda p, y: (p - y).pow(2).mean(), yt.shape[-1], hidden, steps, lr,
+        batch_size, seed,
+    )
+    with torch.no_grad():
+        pred = net(z_test).cpu() * y_std.cpu() + y_mean.cpu()
+    ys = _as_numpy(y_test)
+    out = np.stack([block_r2(ys, p.double().numpy(), blocks) for p in pred])
+    return out[0] if squeeze else out
+
+
+def linear_mcc(
+    z_train: torch.Tensor,
+    y_train: torch.Tensor,
+    z_test: torch.Tensor,
+    y_test: torch.Tensor,
+) -> float:
+    """MCC of a logistic-regression classifier; z (N, K), integer labels y (N,)."""
+    z_train, z_test = standardize(z_train.float(), z_test.float())
+    clf = LogisticRegression(max_iter=1000).fit(_as_numpy(z_train), _as_numpy(y_train).astype(int))
+    pred = clf.predict(_as_numpy(z_test))
+    return float(matthews_corrcoef(_as_numpy(y_test).astype(int), pred))
+
+
+def mlp_mcc(
+    z_train: torch.Tensor,
+    y_train: torch.Tensor,
+    z_test: torch.Tensor,
+    y_test: torch.Tensor,
+    steps: int = 1000,
+    hidden: Sequence[int] = (64, 64),
+    lr: float = 3e-3,
+    batch_size: int = 1024,
+    seed: int = 0,
+) -> np.ndarray:
+    """MCC of MLP classifiers.
+
+    Args:
+        z_train, z_test: representations, shape (E, N, K) or (N, K).
+        y_train, y_test: integer class labels, shape (N,), or (E, N) for one target per member.
+
+    Returns:
+        shape (E,) (a float for 2-D inputs).
+    """
+    squeeze = z_train.dim() == 2
+    if squeeze:
+        z_train, z_test = z_train[None], z_test[None]
+    e = z_train.shape[0]
+    if y_train.dim() == 1:
+        y_train, y_test = y_train.expand(e, -1), y_test.expand(e, -1)
+    z_train, z_test = standardize(z_train.float(), z_test.float())
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    yt = y_train.long().to(z_train.device)
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, n_classes), y.reshape(-1))
+
+    net = _fit_mlp(z_train, yt, loss_fn, n_classes, hidden, steps, lr, batch_size, seed)
+    with torch.no_grad():
+        pred = net(z_test).argmax(-1).cpu().numpy()
+    truth = y_test.cpu().numpy().astype(int)
+    out = np.array([matthews_corrcoef(truth[i], pred[i]) for i in range(e)])
+    return float(out[0]) if squeeze else out

@@ -1,0 +1,216 @@
+"""Training f_x and f_t with symmetric InfoNCE on freshly sampled pairs (plain PyTorch loop).
+
+:func:`train_mmcl` trains one image encoder and one text encoder per bias setting of a
+:class:`~mmcl_helpers.simulation.MultimodalSimulation`. All settings train together as one
+ensemble (one loss per setting, summed, so their gradients never mix; clipping is per setting),
+except under the ``paper`` encoder, whose widths depend on each input size and which therefore
+trains one setting at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .biases import CaptionBias
+from .encoders import EnsembleMLP, paper_hidden_widths
+from .losses import info_nce
+from .profiles import Profile, default_device
+from .simulation import MultimodalSimulation
+
+__all__ = ["NonFiniteLossError", "TrainResult", "train_mmcl", "build_encoders", "lr_lambda"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    """Trained encoders and their history.
+
+    Attributes:
+        biases: the settings, in member order.
+        f_x, f_t: image and text encoders (one :class:`EnsembleMLP` per group of settings).
+        members: for each setting, ``(group, member)`` locating its encoders.
+        history: loss per step and setting, shape (steps, E).
+        seconds: wall-clock training time.
+        config: everything needed to re-run (profile fields, seed, sizes, device).
+    """
+
+    biases: list[CaptionBias]
+    f_x: list[EnsembleMLP]
+    f_t: list[EnsembleMLP]
+    members: list[tuple[int, int]]
+    history: np.ndarray
+    seconds: float
+    config: dict = field(default_factory=dict)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Representations of images ``x`` (N, dx) and captions ``t`` (E, N, dt).
+
+        Returns:
+            ``(z_hat_x, z_hat_t)``, each a tensor of shape (E, N, max encoding size), zero past
+            each setting's own encoding size.
+        """
+        outs_x, outs_t = [], []
+        for k, (g, m) in enumerate(self.members):
+            fx, ft = self.f_x[g].eval(), self.f_t[g].eval()
+            dev = fx.in_mask.device
+            xk = x.to(dev).unsqueeze(0).expand(fx.n_members, -1, -1)
+            tk = t[k].to(dev)[:, : ft.in_mask.shape[-1]]
+            tk = tk.unsqueeze(0).expand(ft.n_members, -1, -1)
+            outs_x.append(fx(xk)[m])
+            outs_t.append(ft(tk)[m])
+        width = max(o.shape[-1] for o in outs_x)
+        pad = [nn.functional.pad(o, (0, width - o.shape[-1])) for o in outs_x]
+        pad_t = [nn.functional.pad(o, (0, width - o.shape[-1])) for o in outs_t]
+        return torch.stack(pad), torch.stack(pad_t)
+
+    def encoding_sizes(self) -> list[int]:
+        return [self.f_x[g].out_dims[m] for g, m in self.members]
+
+
+def lr_lambda(step: int, total: int, warmup: float) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay; constant when ``warmup`` is 0."""
+    if warmup <= 0:
+        return 1.0
+    n_warm = max(1, int(warmup * total))
+    if step < n_warm:
+        return (step + 1) / n_warm
+    progress = (step - n_warm) / max(1, total - n_warm)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_encoders(
+    x_dim: int, t_dims: list[int], out_dims: list[int], profile: Profile
+) -> tuple[EnsembleMLP, EnsembleMLP]:
+    """Image and text encoders for a group of settings, sized by ``profile``."""
+    n = len(t_dims)
+    if profile.encoder == "paper":
+        if n != 1:
+            raise ValueError("the paper encoder's widths depend on the input size: one setting.")
+        hid_x, hid_t, bn, slope = paper_hidden_widths(x_dim), paper_hidden_widths(t_dims[0]), False, 0.01
+    elif profile.encoder == "compact":
+        hid_x = hid_t = [profile.hidden] * profile.depth
+        bn, slope = True, 0.01
+    else:
+        raise ValueError(f"unknown encoder kind {profile.encoder!r}; use 'compact' or 'paper'.")
+    f_x = EnsembleMLP([x_dim] * n, out_dims, hid_x, slope, bn)
+    f_t = EnsembleMLP(t_dims, out_dims, hid_t, slope, bn)
+    return f_x, f_t
+
+
+def _per_member_clip(params: list[nn.Parameter], max_norm: float) -> None:
+    # Parameters carry the member index first, so each member is clipped on its own norm, exactly
+    # as if it were trained alone.
+    grads = [p.grad for p in params if p.grad is not None]
+    sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)
+    scale = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+
+
+def train_mmcl(
+    sim: MultimodalSimulation,
+    profile: Profile,
+    seed: int = 0,
+    encoding_sizes: list[int] | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train f_x and f_t for every setting of ``sim``.
+
+    Args:
+        sim: the data-generating process and its bias settings (E of them).
+        profile: steps, batch size, encoder, learning rate, similarity, temperature, clipping.
+        seed: seeds initialisation and every training batch.
+        encoding_sizes: output size per setting; default ``len(unbiased) + profile.extra_dims``.
+        device: ``"cuda"``/``"cpu"``; default CUDA when available.
+        progress: show a tqdm progress bar (works in notebooks and terminals).
+
+    Returns:
+        a :class:`TrainResult`.
+
+    Raises:
+        NonFiniteLossError: the loss of some setting became NaN or infinite.
+    """
+    device = device or default_device()
+    biases = sim.biases
+    if encoding_sizes is None:
+        encoding_sizes = [len(b.unbiased) + profile.extra_dims for b in biases]
+    if len(encoding_sizes) != len(biases) or any(int(k) < 1 for k in encoding_sizes):
+        raise ValueError(
+            f"encoding_sizes must hold one positive size per setting ({len(biases)}), "
+            f"got {encoding_sizes!r}."
+        )
+    groups = [[k] for k in range(len(biases))] if profile.encoder == "paper" else [
+        list(range(len(biases)))
+    ]
+    torch.manual_seed(seed)
+    sim.to(device)
+    f_x, f_t, members, params = [], [], [None] * len(biases), []
+    for gi, group in enumerate(groups):
+        fx, ft = build_encoders(
+            sim.x_dim, [sim.t_dims[k] for k in group], [encoding_sizes[k] for k in group], profile
+        )
+        f_x.append(fx.to(device))
+        f_t.append(ft.to(device))
+        for m, k in enumerate(group):
+            members[k] = (gi, m)
+    history = np.zeros((profile.steps, len(biases)), dtype=np.float32)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    start = time.perf_counter()
+    for gi, group in enumerate(groups):
+        fx, ft = f_x[gi].train(), f_t[gi].train()
+        params = list(fx.parameters()) + list(ft.parameters())
+        opt = torch.optim.Adam(params, lr=profile.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: lr_lambda(s, profile.steps, profile.warmup)
+        )
+        t_width = ft.in_mask.shape[-1]
+        desc = "MMCL" if len(groups) == 1 else f"MMCL {biases[group[0]].label}"
+        bar = tqdm(range(profile.steps), desc=desc, disable=not progress, mininterval=1.0)
+        for step in bar:
+            batch = sim.sample(profile.batch_size, gen)
+            z_x = fx(batch.x)
+            z_t = ft(batch.t[group][:, :, :t_width])
+            losses = info_nce(z_x, z_t, profile.similarity, profile.tau)
+            if not torch.isfinite(losses).all():
+                bad = [biases[group[i]].label for i in torch.nonzero(~torch.isfinite(losses))[:, 0]]
+                raise NonFiniteLossError(
+                    f"the InfoNCE loss became {losses.detach().cpu().tolist()} at step {step} for "
+                    f"setting(s) {bad}. Allowed are finite values only; try a lower learning rate "
+                    f"(now {profile.lr}), a higher temperature (now {profile.tau}) or a smaller "
+                    f"gradient clip (now {profile.grad_clip})."
+                )
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            _per_member_clip(params, profile.grad_clip)
+            opt.step()
+            sched.step()
+            history[step, group] = losses.detach().cpu().numpy()
+            if progress and step % 100 == 0:
+                bar.set_postfix(loss=f"{float(losses.mean()):.3f}")
+        bar.close()
+    seconds = time.perf_counter() - start
+    config = {
+        "profile": profile.name,
+        **{k: v for k, v in vars(profile).items() if k != "name"},
+        "seed": seed,
+        "device": str(device),
+        "encoding_sizes": [int(k) for k in encoding_sizes],
+        "settings": [
+            {"selected": sorted(b.selected), "perturbed": sorted(b.perturbed),
+             "p_perturb": b.p_perturb}
+            for b in biases
+        ],
+    }
+    return TrainResult(list(biases), f_x, f_t, members, history, seconds, config)

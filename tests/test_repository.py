@@ -1,0 +1,104 @@
+"""The book's structure: commands, configuration, notebooks and workflows agree."""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _yaml(path):
+    return yaml.safe_load((ROOT / path).read_text())
+
+
+def _toc_files():
+    toc = _yaml("_toc.yml")
+    files = [toc["root"]]
+    for entry in toc.get("chapters", []):
+        files.append(entry["file"])
+    return files
+
+
+def _notebooks():
+    return sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def test_fixed_layout_exists():
+    for name in ["book", "mmcl_helpers", "tests", "environment.yml", "_config.yml", "README.md",
+                 "_toc.yml", "pyproject.toml", "Makefile", ".ci/run", "benchmarks",
+                 "references.bib"]:
+        assert (ROOT / name).exists(), name
+
+
+def test_config_is_strict_and_offline():
+    cfg = _yaml("_config.yml")
+    assert cfg["execute"]["execute_notebooks"] in {"force", "cache"}
+    assert cfg["execute"]["raise_on_error"] is True
+    assert cfg["execute"]["timeout"] >= 600
+    assert "sphinx-mathjax-offline" in cfg["sphinx"]["extra_extensions"]
+    assert "intersphinx_mapping" not in cfg["sphinx"].get("config", {})
+    assert cfg["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert cfg["repository"]["url"].startswith("https://github.com/")
+
+
+def test_every_notebook_is_in_the_toc_and_clean():
+    toc = set(_toc_files())
+    for nb_path in _notebooks():
+        assert f"book/{nb_path.stem}" in toc, f"{nb_path.name} missing from _toc.yml"
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell["outputs"] and cell["execution_count"] is None, nb_path.name
+
+
+def test_every_notebook_starts_with_the_colab_safe_setup_cell():
+    url = _yaml("_config.yml")["repository"]["url"]
+    for nb_path in _notebooks():
+        nb = json.loads(nb_path.read_text())
+        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        src = "".join(first["source"])
+        assert "import mmcl_helpers" in src and "%pip install" in src, nb_path.name
+        assert f"git+{url}@" in src, f"{nb_path.name} installs from another repository"
+        assert "setup_notebook(" in src, nb_path.name
+        assert "hide-output" in first["metadata"].get("tags", []), nb_path.name
+
+
+def test_notebooks_do_not_hard_code_step_counts():
+    pattern = re.compile(r"\b(steps|batch_size)\s*=\s*\d")
+    for nb_path in _notebooks():
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not pattern.search("".join(cell["source"])), nb_path.name
+
+
+def test_workflows_call_the_same_make_targets_as_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    assert "make book" in readme and "make test" in readme
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z-]+):", makefile, flags=re.M))
+    assert {"book", "test"} <= targets
+    runs = {}
+    for wf in (ROOT / ".github" / "workflows").glob("*.yml"):
+        doc = yaml.safe_load(wf.read_text())
+        assert "jobs" in doc, wf.name
+        for name, job in doc["jobs"].items():
+            runs[name] = " ".join(step.get("run", "") for step in job.get("steps", []))
+    assert any("make test" in r for r in runs.values()), "no workflow runs make test"
+    gpu = [n for n, j in _all_jobs().items() if "gpu" in str(j.get("runs-on"))]
+    assert gpu, "no job runs on a GPU runner"
+    assert all("make book" in runs[n] for n in gpu)
+    for r in runs.values():
+        for target in re.findall(r"make (\w[\w-]*)", r):
+            assert target in targets, f"workflow calls unknown target {target}"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+def _all_jobs():
+    jobs = {}
+    for wf in (ROOT / ".github" / "workflows").glob("*.yml"):
+        jobs.update(yaml.safe_load(wf.read_text())["jobs"])
+    return jobs

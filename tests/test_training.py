@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from mmcl_helpers.biases import CaptionBias
+from mmcl_helpers.experiments import run_numerical
+from mmcl_helpers.latents import LatentModel
+from mmcl_helpers.profiles import get_profile
+from mmcl_helpers.simulation import MultimodalSimulation
+from mmcl_helpers.training import NonFiniteLossError, lr_lambda, train_mmcl
+
+TINY = get_profile("smoke").with_overrides(steps=20, batch_size=64, probe_train=300,
+                                           probe_test=300, probe_steps=20)
+
+
+def _sim(settings=None):
+    settings = settings or [CaptionBias({1, 2}, n_semantic=3)]
+    return MultimodalSimulation(LatentModel(n_semantic=3, n_image=2, n_text=2), settings)
+
+
+def test_history_shape_and_loss_decreases():
+    prof = TINY.with_overrides(steps=200)
+    res = train_mmcl(_sim(), prof, seed=0, device="cpu", progress=False)
+    assert res.history.shape == (200, 1)
+    assert res.history[-20:].mean() < res.history[:20].mean()
+    z_x, z_t = res.encode(torch.zeros(5, 5), torch.zeros(1, 5, 4))
+    assert z_x.shape == (1, 5, 3) and z_t.shape == (1, 5, 3)
+
+
+def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
+    settings = [CaptionBias({1}, n_semantic=3)]
+    a = run_numerical(settings, n_image=2, n_text=2, profile=TINY, seeds=1, progress=False,
+                      device="cpu")
+    b = run_numerical(settings, n_image=2, n_text=2, profile=TINY, seeds=1, progress=False,
+                      device="cpu")
+    c = run_numerical(settings, n_image=2, n_text=2, profile=TINY, seeds=2, progress=False,
+                      device="cpu")
+    np.testing.assert_array_equal(a.scores["r2"], b.scores["r2"])
+    np.testing.assert_array_equal(a.trained[0].history, b.trained[0].history)
+    assert not np.array_equal(a.trained[0].history, c.trained[0].history)
+
+
+def test_settings_trained_together_match_settings_trained_alone():
+    # The ensemble sums independent losses and clips per member, so a member's updates do not
+    # depend on its neighbours; only the shared data stream ties them together.
+    both = [CaptionBias({1}, n_semantic=3), CaptionBias({1, 2}, n_semantic=3)]
+    sim = _sim(both)
+    res = train_mmcl(sim, TINY, seed=0, device="cpu", progress=False)
+    assert res.history.shape == (20, 2)
+    assert res.encoding_sizes() == [2, 3]
+
+
+def test_diverging_loss_raises_a_clear_error():
+    sim = _sim()
+    sim.g_x.weights[0, 0, 0] = float("inf")  # a broken image generator poisons every batch
+    with pytest.raises(NonFiniteLossError, match=r"step 0 for setting\(s\) \['sel \[2\], pert ∅'\]"):
+        train_mmcl(sim, TINY, seed=0, device="cpu", progress=False)
+
+
+def test_bad_encoding_sizes():
+    with pytest.raises(ValueError, match="one positive size per setting"):
+        train_mmcl(_sim(), TINY, encoding_sizes=[0], device="cpu", progress=False)
+
+
+def test_learning_rate_schedule():
+    assert lr_lambda(0, 100, 0.0) == 1.0
+    assert lr_lambda(0, 100, 0.1) == pytest.approx(0.1)
+    assert lr_lambda(9, 100, 0.1) == pytest.approx(1.0)
+    assert lr_lambda(99, 100, 0.1) < 0.01
+
+
+def test_scores_table_is_tidy():
+    run = run_numerical([CaptionBias({1, 2}, {2}, n_semantic=3)], n_image=2, n_text=2,
+                        profile=TINY, progress=False, device="cpu")
+    df = run.scores
+    assert set(df["encoder"]) == {"x", "t"} and set(df["probe"]) == {"linear", "mlp"}
+    assert list(dict.fromkeys(df["factor"])) == ["s1", "s2", "s3", "mx", "mt"]
+    assert df["r2"].between(0, 1).all()
+    roles = df.drop_duplicates("factor").set_index("factor")["role"].to_dict()
+    assert roles == {"s1": "unbiased", "s2": "perturbed", "s3": "omitted",
+                     "mx": "image-specific", "mt": "text-specific"}
+    assert run.table().shape == (5, 1)
