@@ -1,0 +1,460 @@
+"""Rendered causal scenes: a small, CPU-rendered analogue of Causal3DIdent (paper §5.3, App. E).
+
+The paper renders 3D scenes with Blender; this module draws 64x64 RGB images in numpy and Pillow
+from the same kind of latents, fast enough to make tens of thousands of images in seconds.
+
+Semantic factors (shared by image and caption), in the paper's order (:data:`SEMANTIC_FACTORS`):
+
+- ``shape``: one of 7 silhouettes (:data:`SHAPE_NAMES`), uniform;
+- ``x_pos``, ``y_pos``: column and row of a 3x3 grid (0 = left / top), uniform on {0, 1, 2};
+- ``s_pos``: spotlight position in [0, 1], uniform; the bright spot travels along a "Z" through
+  the north-west, north-east, centre, south-west and south-east of the image;
+- ``color``: object hue, ``(x_pos + y_pos) / 6 + U / 3``;
+- ``s_color``: spotlight hue, ``(s_pos + U) / 2``;
+- ``b_color``: background hue, ``(s_pos + s_color + U) / 3``;
+
+with a fresh ``U ~ Uniform[0, 1]`` each time: the paper's causal graph. Hues lie in [0, 1] and are
+drawn at the angle ``HUE_SPAN * value`` of the colour wheel (:func:`hue_to_rgb`), so that the two
+ends of the range (red and violet) stay distinguishable.
+
+Image-specific factors ``m_x`` (:data:`IMAGE_FACTORS`, all uniform on [0, 1], never in captions):
+``rotation`` (a fraction of a full turn), ``scale`` (object radius), ``jitter_x``/``jitter_y``
+(a small shift inside the grid cell) and ``texture`` (phase of a faint stripe pattern).
+
+Every random number is a hash of ``(seed, index, stream)`` (:func:`hashed_uniform`), so sample ``i``
+is the same whatever the batch it is drawn in, and batches are generated without a Python loop.
+:func:`load_or_render` keeps rendered batches in an on-disk cache keyed by every generation setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from matplotlib.colors import hsv_to_rgb
+from PIL import Image, ImageDraw
+
+__all__ = [
+    "SEMANTIC_FACTORS",
+    "IMAGE_FACTORS",
+    "DISCRETE_FACTORS",
+    "SHAPE_NAMES",
+    "HUE_SPAN",
+    "OBJECT_SV",
+    "SPOTLIGHT_SV",
+    "BACKGROUND_SV",
+    "RENDER_VERSION",
+    "SceneLatents",
+    "hashed_uniform",
+    "hashed_integers",
+    "hue_to_rgb",
+    "spotlight_center",
+    "sample_scene_latents",
+    "render_scenes",
+    "default_cache_dir",
+    "load_or_render",
+]
+
+SEMANTIC_FACTORS: tuple[str, ...] = ("shape", "x_pos", "y_pos", "s_pos", "color", "s_color", "b_color")
+IMAGE_FACTORS: tuple[str, ...] = ("rotation", "scale", "jitter_x", "jitter_y", "texture")
+#: Number of values of each discrete semantic factor; the others are continuous on [0, 1].
+DISCRETE_FACTORS: dict[str, int] = {"shape": 7, "x_pos": 3, "y_pos": 3}
+SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "heart", "hexagon")
+
+#: A hue value h in [0, 1] is drawn at angle HUE_SPAN * h of the colour wheel (0 red, 0.8 violet).
+HUE_SPAN = 0.8
+#: (saturation, value) of the object, the spotlight and the background colours.
+OBJECT_SV = (0.85, 0.95)
+SPOTLIGHT_SV = (0.75, 1.0)
+BACKGROUND_SV = (0.45, 0.55)
+
+#: Bump when the pictures change, so that cached renders are not reused.
+RENDER_VERSION = 1
+
+# Geometry, as fractions of the image size.
+_GRID = (0.2, 0.5, 0.8)  # centres of the 3x3 grid cells
+_RADIUS = (0.12, 0.165)  # object radius for scale = 0 and scale = 1
+_JITTER = 0.03  # largest shift from the cell centre
+_SPOT_PATH = np.array([[0.2, 0.2], [0.8, 0.2], [0.5, 0.5], [0.2, 0.8], [0.8, 0.8]])  # NW NE C SW SE
+_SPOT_SIGMA = 0.17
+# Shading: pixel = base * (AMBIENT + DIFFUSE * glow * light) + GLOW * glow * light.
+_AMBIENT, _DIFFUSE, _GLOW = 0.7, 0.45, 0.5
+_STRIPE_PERIOD, _STRIPE_AMP = 0.09, 0.12
+_SHADOW_SHIFT, _SHADOW = 0.03, 0.45  # drop shadow offset (fraction of size) and darkening
+
+# Fixed stream ids of the hashed random numbers (never reorder: sample i would change).
+_STREAMS = {name: k for k, name in enumerate(
+    ("shape", "x_pos", "y_pos", "s_pos", "color", "s_color", "b_color") + IMAGE_FACTORS
+)}
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def hashed_uniform(seed: int, index: np.ndarray, stream: int) -> np.ndarray:
+    """Uniform numbers on [0, 1) that depend only on ``(seed, index, stream)``.
+
+    A counter-based generator (SplitMix64 hashing): the number for one index never depends on
+    which other indices are drawn with it.
+
+    Args:
+        seed: non-negative integer seed.
+        index: integer sample indices, any shape.
+        stream: non-negative integer naming the quantity drawn (one per factor).
+
+    Returns:
+        float64 array of the shape of ``index``.
+    """
+    for name, v in (("seed", seed), ("stream", stream)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) <= _MASK64:
+            raise ValueError(f"{name} must be an integer in 0..2**64-1, got {v!r}.")
+    idx = np.asarray(index)
+    if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0):
+        raise ValueError("index must hold non-negative integers.")
+    with np.errstate(over="ignore"):
+        key = _mix64(np.array([int(seed)], dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+        key = _mix64(key ^ np.uint64((int(stream) * 0xD1B54A32D192ED03) & _MASK64))
+        z = _mix64(key ^ (idx.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def hashed_integers(seed: int, index: np.ndarray, stream: int, high: int) -> np.ndarray:
+    """Uniform integers in 0..high-1 from :func:`hashed_uniform` (int64, the shape of ``index``)."""
+    return np.minimum((hashed_uniform(seed, index, stream) * high).astype(np.int64), high - 1)
+
+
+@dataclass
+class SceneLatents:
+    """Latents of a batch of scenes, one array of shape (N,) per factor.
+
+    Attributes:
+        index: the sample indices the latents were drawn for (int64).
+        shape, x_pos, y_pos: discrete semantics (int64; see :data:`DISCRETE_FACTORS`).
+        s_pos, color, s_color, b_color: continuous semantics in [0, 1] (float64).
+        rotation, scale, jitter_x, jitter_y, texture: image-specific factors in [0, 1] (float64).
+    """
+
+    index: np.ndarray
+    shape: np.ndarray
+    x_pos: np.ndarray
+    y_pos: np.ndarray
+    s_pos: np.ndarray
+    color: np.ndarray
+    s_color: np.ndarray
+    b_color: np.ndarray
+    rotation: np.ndarray
+    scale: np.ndarray
+    jitter_x: np.ndarray
+    jitter_y: np.ndarray
+    texture: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = None
+        for f in fields(self):
+            dtype = np.int64 if f.name in ("index", *DISCRETE_FACTORS) else np.float64
+            arr = np.asarray(getattr(self, f.name), dtype=dtype).reshape(-1)
+            if n is None:
+                n = len(arr)
+            elif len(arr) != n:
+                raise ValueError(f"SceneLatents.{f.name} has {len(arr)} entries, the index has {n}.")
+            setattr(self, f.name, arr)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first factor with a value outside its allowed range."""
+        for name, k in DISCRETE_FACTORS.items():
+            v = getattr(self, name)
+            if v.size and (v.min() < 0 or v.max() >= k):
+                raise ValueError(f"{name} must be an integer in 0..{k - 1}, got values in "
+                                 f"{v.min()}..{v.max()}.")
+        for name in SEMANTIC_FACTORS[3:] + IMAGE_FACTORS:
+            v = getattr(self, name)
+            if v.size and not (np.isfinite(v).all() and v.min() >= 0.0 and v.max() <= 1.0):
+                raise ValueError(f"{name} must lie in [0, 1], got values in {v.min()}..{v.max()}.")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key: slice | np.ndarray | list[int]) -> SceneLatents:
+        """The latents of a subset of the batch (slice, integer array or boolean mask)."""
+        return SceneLatents(**{f.name: getattr(self, f.name)[key] for f in fields(self)})
+
+    def replace(self, **values: np.ndarray | float | int) -> SceneLatents:
+        """A copy with some factors set (a scalar is broadcast to the whole batch)."""
+        unknown = sorted(set(values) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"unknown factor(s) {unknown}; allowed are {SEMANTIC_FACTORS + IMAGE_FACTORS}.")
+        data = {f.name: getattr(self, f.name).copy() for f in fields(self)}
+        for name, v in values.items():
+            data[name] = np.broadcast_to(np.asarray(v), (len(self),)).copy()
+        return SceneLatents(**data)
+
+    def semantics(self) -> np.ndarray:
+        """The semantic factors as columns, in :data:`SEMANTIC_FACTORS` order; shape (N, 7)."""
+        return np.stack([getattr(self, n).astype(np.float64) for n in SEMANTIC_FACTORS], axis=1)
+
+    def image_specific(self) -> np.ndarray:
+        """The image-specific factors m_x as columns, in :data:`IMAGE_FACTORS` order; shape (N, 5)."""
+        return np.stack([getattr(self, n) for n in IMAGE_FACTORS], axis=1)
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Every array by its field name (for saving)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def sample_scene_latents(n: int, seed: int = 0, start: int = 0) -> SceneLatents:
+    """Draw the latents of samples ``start .. start + n - 1`` from the causal graph.
+
+    Sample ``i`` depends only on ``(seed, i)``: ``sample_scene_latents(10, s)[3]`` equals
+    ``sample_scene_latents(1, s, start=3)[0]``.
+
+    Args:
+        n: number of samples.
+        seed: non-negative integer seed.
+        start: index of the first sample.
+
+    Returns:
+        :class:`SceneLatents` of length ``n``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}.")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start must be a non-negative integer, got {start!r}.")
+    idx = np.arange(start, start + n, dtype=np.int64)
+
+    def u(name: str) -> np.ndarray:
+        return hashed_uniform(seed, idx, _STREAMS[name])
+
+    x_pos = hashed_integers(seed, idx, _STREAMS["x_pos"], 3)
+    y_pos = hashed_integers(seed, idx, _STREAMS["y_pos"], 3)
+    s_pos = u("s_pos")
+    s_color = (s_pos + u("s_color")) / 2.0
+    return SceneLatents(
+        index=idx,
+        shape=hashed_integers(seed, idx, _STREAMS["shape"], len(SHAPE_NAMES)),
+        x_pos=x_pos,
+        y_pos=y_pos,
+        s_pos=s_pos,
+        color=(x_pos + y_pos) / 6.0 + u("color") / 3.0,
+        s_color=s_color,
+        b_color=(s_pos + s_color + u("b_color")) / 3.0,
+        **{name: u(name) for name in IMAGE_FACTORS},
+    )
+
+
+def hue_to_rgb(hue: np.ndarray, sv: tuple[float, float]) -> np.ndarray:
+    """RGB in [0, 1] of hue values in [0, 1], as the renderer draws them.
+
+    Args:
+        hue: shape (...,), values in [0, 1] (drawn at colour-wheel angle ``HUE_SPAN * hue``).
+        sv: (saturation, value), e.g. :data:`OBJECT_SV`.
+
+    Returns:
+        shape (..., 3).
+    """
+    h = HUE_SPAN * np.clip(np.asarray(hue, dtype=np.float64), 0.0, 1.0)
+    hsv = np.stack([h, np.full_like(h, sv[0]), np.full_like(h, sv[1])], axis=-1)
+    return hsv_to_rgb(hsv)
+
+
+def spotlight_center(s_pos: np.ndarray) -> np.ndarray:
+    """Centre of the spotlight, as fractions (x, y) of the image size; shape (..., 2).
+
+    ``s_pos`` 0, 0.25, 0.5, 0.75 and 1 put the light at the north-west, north-east, centre,
+    south-west and south-east; in between it moves in a straight line (a "Z").
+    """
+    s = np.clip(np.asarray(s_pos, dtype=np.float64), 0.0, 1.0)
+    knots = np.linspace(0.0, 1.0, len(_SPOT_PATH))
+    return np.stack([np.interp(s, knots, _SPOT_PATH[:, 0]), np.interp(s, knots, _SPOT_PATH[:, 1])], -1)
+
+
+def _regular(n: int, phase: float = 0.0) -> np.ndarray:
+    a = 2 * np.pi * (np.arange(n) / n) + phase
+    return np.stack([np.sin(a), -np.cos(a)], axis=1)
+
+
+def _star(points: int = 5, inner: float = 0.45) -> np.ndarray:
+    outer = _regular(2 * points)
+    outer[1::2] *= inner
+    return outer
+
+
+def _cross(arm: float = 0.36) -> np.ndarray:
+    a, b = arm, 0.95
+    return np.array([[-a, -b], [a, -b], [a, -a], [b, -a], [b, a], [a, a], [a, b], [-a, b],
+                     [-a, a], [-b, a], [-b, -a], [-a, -a]])
+
+
+def _heart(n: int = 48) -> np.ndarray:
+    t = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    x = 16 * np.sin(t) ** 3
+    y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+    pts = np.stack([x, y + 2.5], axis=1)
+    return pts / np.abs(pts).max() * 0.95
+
+
+#: Unit silhouettes (vertices inside the unit disc, y pointing down), one per shape class.
+_SHAPES: tuple[np.ndarray, ...] = (
+    _regular(40),  # circle
+    _regular(4, np.pi / 4) * 1.0,  # square
+    _regular(3) * 1.0 + np.array([0.0, 0.15]),  # triangle, centred on its area
+    _star(),
+    _cross(),
+    _heart(),
+    _regular(6, np.pi / 6),  # hexagon
+)
+
+
+def _object_polygons(lat: SceneLatents, size: int) -> list[np.ndarray]:
+    """Pixel-coordinate vertices (V, 2) of each scene's object."""
+    grid = np.asarray(_GRID) * size
+    cx = grid[lat.x_pos] + (2 * lat.jitter_x - 1) * _JITTER * size
+    cy = grid[lat.y_pos] + (2 * lat.jitter_y - 1) * _JITTER * size
+    radius = (_RADIUS[0] + (_RADIUS[1] - _RADIUS[0]) * lat.scale) * size
+    angle = 2 * np.pi * lat.rotation
+    cos, sin = np.cos(angle), np.sin(angle)
+    out = []
+    for i in range(len(lat)):
+        v = _SHAPES[lat.shape[i]]
+        rx = v[:, 0] * cos[i] - v[:, 1] * sin[i]
+        ry = v[:, 0] * sin[i] + v[:, 1] * cos[i]
+        out.append(np.stack([cx[i] + radius[i] * rx, cy[i] + radius[i] * ry], axis=1))
+    return out
+
+
+def _object_masks(lat: SceneLatents, size: int, supersample: int) -> np.ndarray:
+    """Anti-aliased object coverage in [0, 1], shape (N, size, size), float32.
+
+    All polygons of the batch are drawn onto one large atlas image (one cell per scene) and
+    box-filtered down in a single call, which avoids per-image Pillow overhead.
+    """
+    n = len(lat)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    cell = size * supersample
+    atlas = Image.new("L", (cols * cell, rows * cell), 0)
+    draw = ImageDraw.Draw(atlas)
+    for i, poly in enumerate(_object_polygons(lat, size)):
+        r, c = divmod(i, cols)
+        # Pixel centres sit at integer + 0.5 in the supersampled grid.
+        pts = poly * supersample - 0.5 + np.array([c * cell, r * cell])
+        draw.polygon(pts.ravel().tolist(), fill=255)
+    if supersample > 1:
+        atlas = atlas.reduce(supersample)  # box filter
+    a = np.asarray(atlas, dtype=np.float32).reshape(rows, size, cols, size)
+    return a.transpose(0, 2, 1, 3).reshape(rows * cols, size, size)[:n] / 255.0
+
+
+def render_scenes(
+    latents: SceneLatents, size: int = 64, supersample: int = 2, chunk: int = 256
+) -> np.ndarray:
+    """Draw the scenes of a batch of latents.
+
+    Args:
+        latents: the batch (see :func:`sample_scene_latents`).
+        size: image height and width in pixels.
+        supersample: anti-aliasing factor of the object silhouette (1 = none).
+        chunk: scenes shaded at a time (bounds the memory used, about 100 kB per scene).
+
+    Returns:
+        uint8 array of shape (N, size, size, 3).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ValueError(f"size must be an integer of at least 16 pixels, got {size!r}.")
+    if isinstance(supersample, bool) or not isinstance(supersample, int) or not 1 <= supersample <= 8:
+        raise ValueError(f"supersample must be an integer in 1..8, got {supersample!r}.")
+    latents.validate()
+    out = np.empty((len(latents), size, size, 3), dtype=np.uint8)
+    coords = (np.arange(size, dtype=np.float32) + 0.5) / size
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    for lo in range(0, len(latents), chunk):
+        lat = latents[lo : lo + chunk]
+        n = len(lat)
+        mask = _object_masks(lat, size, supersample)  # (n, s, s)
+        shift = max(1, round(_SHADOW_SHIFT * size))
+        shadow = np.zeros_like(mask)
+        shadow[:, shift:, shift:] = mask[:, :-shift, :-shift]
+        shade = 1.0 - _SHADOW * shadow  # darkens the background below and right of the object
+        bg = hue_to_rgb(lat.b_color, BACKGROUND_SV).astype(np.float32)[:, None, None, :]
+        obj = hue_to_rgb(lat.color, OBJECT_SV).astype(np.float32)[:, None, None, :]
+        light = hue_to_rgb(lat.s_color, SPOTLIGHT_SV).astype(np.float32)[:, None, None, :]
+        angle = (2 * np.pi * lat.rotation).astype(np.float32)[:, None, None]
+        phase = (2 * np.pi * lat.texture).astype(np.float32)[:, None, None]
+        along = xx * np.cos(angle) + yy * np.sin(angle)
+        stripes = 1.0 + _STRIPE_AMP * np.sin(along * np.float32(2 * np.pi / _STRIPE_PERIOD) + phase)
+        centre = spotlight_center(lat.s_pos).astype(np.float32)
+        d2 = (xx - centre[:, 0, None, None]) ** 2 + (yy - centre[:, 1, None, None]) ** 2
+        glow = np.exp(d2 * np.float32(-0.5 / _SPOT_SIGMA**2))
+        for c in range(3):
+            base = bg[..., c] * shade
+            base += mask * (obj[..., c] * stripes - base)
+            lit = glow * light[..., c]
+            img = base * (_AMBIENT + _DIFFUSE * lit) + _GLOW * lit
+            np.clip(img * 255.0 + 0.5, 0.0, 255.0, out=img)
+            out[lo : lo + n, ..., c] = img
+    return out
+
+
+def default_cache_dir() -> Path:
+    """``$MMCL_CACHE_DIR`` if set, else ``~/.cache/mmcl_helpers``."""
+    env = os.environ.get("MMCL_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "mmcl_helpers"
+
+
+def _cache_key(**params: int) -> str:
+    payload = json.dumps({"render_version": RENDER_VERSION, **params}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def load_or_render(
+    n: int,
+    seed: int = 0,
+    start: int = 0,
+    size: int = 64,
+    supersample: int = 2,
+    cache_dir: str | Path | None = None,
+) -> tuple[SceneLatents, np.ndarray]:
+    """Latents and images of samples ``start .. start + n - 1``, from the cache when possible.
+
+    The cache file name is a hash of every generation setting (and :data:`RENDER_VERSION`), so a
+    changed setting never reads a stale file. Files are written atomically.
+
+    Args:
+        n, seed, start: as in :func:`sample_scene_latents`.
+        size, supersample: as in :func:`render_scenes`.
+        cache_dir: folder of the cache (default :func:`default_cache_dir` / ``scenes``).
+
+    Returns:
+        (latents, images): :class:`SceneLatents` of length n and uint8 images (n, size, size, 3).
+    """
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "scenes"
+    key = _cache_key(n=int(n), seed=int(seed), start=int(start), size=int(size),
+                     supersample=int(supersample))
+    path = folder / f"scenes-{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as data:
+                names = [f.name for f in fields(SceneLatents)]
+                latents = SceneLatents(**{k: data[k] for k in names})
+                images = data["images"]
+            if images.shape == (n, size, size, 3) and len(latents) == n:
+                return latents, images
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged or foreign file: render again and overwrite it
+    latents = sample_scene_latents(n, seed, start)
+    images = render_scenes(latents, size=size, supersample=supersample)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, images=images, **latents.as_dict())
+    os.replace(tmp, path)
+    return latents, images
