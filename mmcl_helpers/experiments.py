@@ -16,14 +16,24 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .biases import CaptionBias
+from .biases import CaptionBias, format_set
 from .latents import LatentModel
 from .probes import linear_r2, mlp_r2
 from .profiles import Profile, active_profile, default_device
 from .simulation import MultimodalSimulation
 from .training import TrainResult, train_mmcl
 
-__all__ = ["NumericalRun", "run_numerical", "evaluate_run", "factor_names", "EVAL_SEED_OFFSET"]
+__all__ = [
+    "NumericalRun",
+    "run_numerical",
+    "evaluate_run",
+    "factor_names",
+    "selection_sweep",
+    "perturbation_sweep",
+    "theorem_pattern",
+    "score_grid",
+    "EVAL_SEED_OFFSET",
+]
 
 # The evaluation samples use their own seed, so that probes never see training batches.
 EVAL_SEED_OFFSET = 10_000
@@ -32,6 +42,43 @@ EVAL_SEED_OFFSET = 10_000
 def factor_names(n_semantic: int) -> list[str]:
     """``["s1", ..., "sN", "mx", "mt"]``: the factor names used in every table and plot."""
     return [f"s{i}" for i in range(1, n_semantic + 1)] + ["mx", "mt"]
+
+
+def score_grid(
+    scores: pd.DataFrame, probe: str = "mlp", encoder: str = "x", column: str = "setting"
+) -> pd.DataFrame:
+    """Mean score over seeds as a factor x setting grid (the layout of the paper's Fig. 3 and 7).
+
+    Args:
+        scores: a tidy score table (:attr:`NumericalRun.scores`).
+        probe, encoder: which cells to show.
+        column: name columns by ``"setting"`` (full label), ``"selected"`` or ``"perturbed"`` (the
+            set in paper notation, e.g. ``[3]``).
+    """
+    df = scores[(scores["probe"] == probe) & (scores["encoder"] == encoder)].copy()
+    if column in ("selected", "perturbed"):
+        df["column"] = df[column].map(format_set)
+    elif column == "setting":
+        df["column"] = df["setting"]
+    else:
+        raise ValueError(f"column must be 'setting', 'selected' or 'perturbed', got {column!r}.")
+    grid = df.pivot_table(index="factor", columns="column", values="r2", aggfunc="mean")
+    return grid.reindex(
+        index=list(dict.fromkeys(df["factor"])), columns=list(dict.fromkeys(df["column"]))
+    )
+
+
+def selection_sweep(n_semantic: int = 10) -> list[CaptionBias]:
+    """Captions keep {1}, [2], ..., [n] and perturb nothing (the paper's Fig. 3)."""
+    return [CaptionBias(range(1, k + 1), (), n_semantic) for k in range(1, n_semantic + 1)]
+
+
+def perturbation_sweep(n_semantic: int = 10, p_perturb: float = 0.75) -> list[CaptionBias]:
+    """Full selection with perturbed sets [n-1], ..., [2], {1}, ∅ (the paper's Fig. 7 order)."""
+    full = range(1, n_semantic + 1)
+    return [
+        CaptionBias(full, range(1, k + 1), n_semantic, p_perturb) for k in range(n_semantic - 1, -1, -1)
+    ]
 
 
 def _role(bias: CaptionBias, factor: str) -> str:
@@ -47,7 +94,8 @@ class NumericalRun:
     """Scores and trained models of :func:`run_numerical`.
 
     Attributes:
-        scores: tidy table with columns seed, setting, selected, perturbed, encoder (x/t),
+        scores: tidy table with columns seed, member (position of the setting in the run),
+            setting, selected, perturbed, encoder (x/t),
             factor (s1..sN, mx, mt), role, probe (linear/mlp), r2.
         trained: one :class:`TrainResult` per seed.
         config: the run's full configuration (saved by :meth:`save`).
@@ -57,13 +105,9 @@ class NumericalRun:
     trained: list[TrainResult] = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
-    def table(self, probe: str = "mlp", encoder: str = "x") -> pd.DataFrame:
-        """Mean R^2 as a factor x setting grid (the layout of the paper's Fig. 3)."""
-        df = self.scores.query("probe == @probe and encoder == @encoder")
-        grid = df.pivot_table(index="factor", columns="setting", values="r2", aggfunc="mean")
-        order = list(dict.fromkeys(self.scores["setting"]))
-        facs = list(dict.fromkeys(self.scores["factor"]))
-        return grid.reindex(index=facs, columns=order)
+    def table(self, probe: str = "mlp", encoder: str = "x", column: str = "setting") -> pd.DataFrame:
+        """Mean R^2 over seeds as a factor x setting grid (see :func:`score_grid`)."""
+        return score_grid(self.scores, probe, encoder, column)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``scores.csv`` into ``directory``; returns the directory."""
@@ -124,6 +168,7 @@ def evaluate_run(
                     rows.append(
                         {
                             "seed": seed,
+                            "member": k,
                             "setting": bias.label,
                             "selected": sorted(bias.selected),
                             "perturbed": sorted(bias.perturbed),
@@ -194,3 +239,19 @@ def run_numerical(
     }
     config.pop("seed", None)
     return NumericalRun(pd.concat(frames, ignore_index=True), trained, config)
+
+
+def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:
+    """The worst case of each role, per encoder: what Theorem 4.1 predicts, at a glance.
+
+    Returns:
+        one row per (encoder, role) with the number of cells, the minimum and the maximum
+        score over all settings and seeds, and what the theorem predicts (1 for unbiased
+        semantics, 0 for everything else).
+    """
+    df = scores[scores["probe"] == probe]
+    out = (
+        df.groupby(["encoder", "role"])["r2"].agg(cells="size", min="min", max="max").reset_index()
+    )
+    out["theory"] = out["role"].map(lambda r: 1.0 if r == "unbiased" else 0.0)
+    return out

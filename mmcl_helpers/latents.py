@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.stats import wishart
 
 from .biases import CaptionBias
 
-__all__ = ["Latents", "LatentModel", "perturb"]
+__all__ = ["Latents", "LatentModel", "perturb", "intervene"]
 
 
 @dataclass
@@ -39,6 +40,13 @@ class Latents:
         out["mx"] = self.m_x
         out["mt"] = self.m_t
         return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One column per coordinate: ``s1..sN``, ``mx1..``, ``mt1..``."""
+        cols = {f"s{i + 1}": self.s[:, i] for i in range(self.s.shape[1])}
+        cols |= {f"mx{i + 1}": self.m_x[:, i] for i in range(self.m_x.shape[1])}
+        cols |= {f"mt{i + 1}": self.m_t[:, i] for i in range(self.m_t.shape[1])}
+        return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
 
 
 def _cholesky(cov: np.ndarray) -> torch.Tensor:
@@ -143,3 +151,32 @@ def perturb(
         changed[:, idx] = coin[:, idx]
     s_tilde = torch.where(changed, s + eps, s)
     return s_tilde, changed
+
+
+def intervene(s: torch.Tensor, model: LatentModel, index: int, values: torch.Tensor) -> torch.Tensor:
+    """Semantics after the intervention do(s_index := values), for contrast with :func:`perturb`.
+
+    The Gaussian semantics are read as a linear structural causal model in the order s1 -> s2 ->
+    ... -> sN (the Cholesky factor of their covariance): each s_j is a linear function of
+    s_1..s_{j-1} plus its own noise. An intervention fixes s_index and recomputes every later factor
+    from its equation with the same noise, so the effect travels to causal descendants. (A caption
+    perturbation changes the reported value only.)
+
+    Args:
+        s: semantics, shape (N, n_semantic).
+        index: 1-based factor to intervene on.
+        values: new values of that factor, shape (N,).
+
+    Returns:
+        intervened semantics, shape (N, n_semantic).
+    """
+    if not 1 <= index <= model.n_semantic:
+        raise ValueError(f"index must lie in 1..{model.n_semantic}, got {index!r}.")
+    a = torch.linalg.inv(model._chol["s"].double().to(s.device))  # lower triangular: u = A s
+    u = s.double() @ a.T
+    out = s.double().clone()
+    i = index - 1
+    out[:, i] = values.double()
+    for j in range(i + 1, model.n_semantic):
+        out[:, j] = (u[:, j] - out[:, :j] @ a[j, :j]) / a[j, j]
+    return out.to(s.dtype)

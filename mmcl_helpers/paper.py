@@ -11,7 +11,15 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["figure_values", "TABLE5_LINEAR_ZX", "TABLE4_LINEAR_ZX", "comparison_table"]
+from .biases import format_set
+
+__all__ = [
+    "figure_values",
+    "TABLE5_LINEAR_ZX",
+    "TABLE4_LINEAR_ZX",
+    "comparison_table",
+    "compare_to_figure",
+]
 
 _FILES = {
     "fig3": "fig3_selection_r2_nonlinear.csv",
@@ -60,3 +68,41 @@ def comparison_table(
     merged["difference"] = merged["ours"] - merged["paper"]
     merged["profile"] = profile
     return merged[[*on, "paper", "ours", "difference", "profile"]]
+
+
+def compare_to_figure(
+    scores: pd.DataFrame,
+    figure: str,
+    dependent: bool,
+    column_of: str,
+    profile: str,
+    probe: str = "mlp",
+) -> pd.DataFrame:
+    """Every cell of a paper figure (Fig. 3 or 7) next to this run's mean over seeds.
+
+    Args:
+        scores: :attr:`NumericalRun.scores` of a sweep.
+        figure: ``"fig3"`` (columns named by the selected set) or ``"fig7"`` (by the perturbed set).
+        dependent: which half of the figure the run corresponds to.
+        column_of: ``"selected"`` or ``"perturbed"``: which set names a column.
+        profile: the profile name of the run.
+        probe: the probe the figure used (the paper's Fig. 3 and 7 are nonlinear: ``"mlp"``).
+
+    Returns:
+        columns panel, factor, column, role, paper, ours, ours_sd (over seeds; 0 for one seed),
+        difference, profile. Cells the run did not compute are left out.
+    """
+    df = scores[scores["probe"] == probe].copy()
+    df["column"] = df[column_of].map(format_set)
+    df["panel"] = ("dependent" if dependent else "independent") + "_z" + df["encoder"]
+    ours = (
+        df.groupby(["panel", "factor", "column", "role"], sort=False)["r2"]
+        .agg(ours="mean", ours_sd=lambda v: float(v.std(ddof=0)))
+        .reset_index()
+    )
+    paper = figure_values(figure).rename(columns={"value": "paper"})
+    merged = paper.merge(ours, on=["panel", "factor", "column"], how="inner")
+    merged["difference"] = merged["ours"] - merged["paper"]
+    merged["profile"] = profile
+    return merged[["panel", "factor", "column", "role", "paper", "ours", "ours_sd", "difference",
+                   "profile"]]

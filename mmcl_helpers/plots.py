@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["score_heatmap", "sweep_figure"]
+__all__ = ["score_heatmap", "sweep_figure", "correlation_heatmap"]
 
 
 def score_heatmap(
@@ -62,3 +62,17 @@ def sweep_figure(
     if suptitle:
         fig.suptitle(suptitle)
     return fig
+
+
+def correlation_heatmap(
+    data: pd.DataFrame, ax: plt.Axes | None = None, title: str = "", annotate: bool = False
+) -> plt.Axes:
+    """Pearson correlations between the columns of ``data`` on a symmetric [-1, 1] scale."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.35 * data.shape[1] + 2.5, 0.35 * data.shape[1] + 1.5))
+    sns.heatmap(
+        data.corr(), vmin=-1.0, vmax=1.0, cmap="RdBu_r", center=0.0, square=True, ax=ax,
+        annot=annotate, fmt=".1f", annot_kws={"size": 6}, cbar_kws={"label": "correlation"},
+    )
+    ax.set_title(title)
+    return ax

@@ -12,7 +12,7 @@ which is what makes probing a whole sweep take seconds rather than minutes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ __all__ = [
     "mlp_r2",
     "linear_mcc",
     "mlp_mcc",
+    "mlp_classifier",
     "block_r2",
 ]
 
@@ -178,6 +179,45 @@ def linear_mcc(
     return float(matthews_corrcoef(_as_numpy(y_test).astype(int), pred))
 
 
+def mlp_classifier(
+    z_train: torch.Tensor,
+    y_train: torch.Tensor,
+    steps: int = 1000,
+    hidden: Sequence[int] = (64, 64),
+    lr: float = 3e-3,
+    batch_size: int = 1024,
+    seed: int = 0,
+) -> Callable[[torch.Tensor], np.ndarray]:
+    """Fit MLP classifiers and return their predict function.
+
+    Args:
+        z_train: representations, shape (E, N, K).
+        y_train: integer labels, shape (N,) (shared) or (E, N).
+
+    Returns:
+        ``predict(z)`` mapping (E, M, K) representations (standardised with the training
+        statistics) to predicted labels of shape (E, M).
+    """
+    e = z_train.shape[0]
+    if y_train.dim() == 1:
+        y_train = y_train.expand(e, -1)
+    z_train = z_train.float()
+    mean, std = z_train.mean(-2, keepdim=True), z_train.std(-2, keepdim=True) + 1e-8
+    n_classes = int(y_train.max()) + 1
+    yt = y_train.long().to(z_train.device)
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, n_classes), y.reshape(-1))
+
+    net = _fit_mlp((z_train - mean) / std, yt, loss_fn, n_classes, hidden, steps, lr, batch_size, seed)
+
+    @torch.no_grad()
+    def predict(z: torch.Tensor) -> np.ndarray:
+        return net((z.float().to(mean.device) - mean) / std).argmax(-1).cpu().numpy()
+
+    return predict
+
+
 def mlp_mcc(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -188,7 +228,7 @@ def mlp_mcc(
     lr: float = 3e-3,
     batch_size: int = 1024,
     seed: int = 0,
-) -> np.ndarray:
+) -> np.ndarray | float:
     """MCC of MLP classifiers.
 
     Args:
@@ -202,18 +242,10 @@ def mlp_mcc(
     if squeeze:
         z_train, z_test = z_train[None], z_test[None]
     e = z_train.shape[0]
-    if y_train.dim() == 1:
-        y_train, y_test = y_train.expand(e, -1), y_test.expand(e, -1)
-    z_train, z_test = standardize(z_train.float(), z_test.float())
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    yt = y_train.long().to(z_train.device)
-
-    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, n_classes), y.reshape(-1))
-
-    net = _fit_mlp(z_train, yt, loss_fn, n_classes, hidden, steps, lr, batch_size, seed)
-    with torch.no_grad():
-        pred = net(z_test).argmax(-1).cpu().numpy()
-    truth = y_test.cpu().numpy().astype(int)
+    predict = mlp_classifier(z_train, y_train, steps, hidden, lr, batch_size, seed)
+    pred = predict(z_test)
+    truth = y_test.expand(e, -1).cpu().numpy().astype(int) if y_test.dim() == 1 else (
+        y_test.cpu().numpy().astype(int)
+    )
     out = np.array([matthews_corrcoef(truth[i], pred[i]) for i in range(e)])
     return float(out[0]) if squeeze else out

@@ -61,6 +61,7 @@ class Profile:
         probe_test: held-out samples used to score each probe.
         probe_steps: Adam steps of the MLP probe.
         seeds: independent seeds per setting.
+        dependent_stride: run every k-th column of the dependent-semantics sweeps (1 = all).
     """
 
     name: str
@@ -79,6 +80,7 @@ class Profile:
     probe_test: int
     probe_steps: int
     seeds: int
+    dependent_stride: int
 
     def with_overrides(self, **changes) -> Profile:
         """A copy with some fields replaced (``None`` values are ignored)."""
@@ -94,16 +96,17 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile("smoke", steps=150, batch_size=256, encoder="compact", hidden=64, depth=2,
                 lr=3e-3, warmup=0.1, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
-                probe_train=2000, probe_test=2000, probe_steps=150, seeds=1),
+                probe_train=2000, probe_test=2000, probe_steps=150, seeds=1, dependent_stride=3),
         Profile("cpu", steps=2500, batch_size=512, encoder="compact", hidden=128, depth=3,
                 lr=3e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
-                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1),
+                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=2),
         Profile("gpu", steps=15000, batch_size=2048, encoder="compact", hidden=256, depth=4,
                 lr=2e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
-                probe_train=50000, probe_test=20000, probe_steps=3000, seeds=3),
+                probe_train=50000, probe_test=20000, probe_steps=3000, seeds=3, dependent_stride=1),
         Profile("paper", steps=100_000, batch_size=6144, encoder="paper", hidden=0, depth=6,
                 lr=1e-4, warmup=0.0, similarity="euclidean", tau=1.0, extra_dims=0,
-                grad_clip=2.0, probe_train=50000, probe_test=20000, probe_steps=5000, seeds=3),
+                grad_clip=2.0, probe_train=50000, probe_test=20000, probe_steps=5000, seeds=3,
+                dependent_stride=1),
     )
 }
 

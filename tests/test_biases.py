@@ -105,3 +105,9 @@ def test_format_set():
     assert format_set([1]) == "{1}"
     assert format_set([1, 2, 3]) == "[3]"
     assert format_set([2, 5]) == "{2,5}"
+
+
+def test_paper_example_3_1():
+    # {shape, size, color} = {1, 2, 3}: theta 5 is {shape, color}, and inside it rho 3 is {color}.
+    bias = CaptionBias.from_codes(5, 3, n_semantic=3)
+    assert bias.selected == {1, 3} and bias.perturbed == {3} and bias.unbiased == [1]
