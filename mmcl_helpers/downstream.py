@@ -14,14 +14,15 @@ import pandas as pd
 import torch
 from sklearn.metrics import matthews_corrcoef
 
-from .experiments import EVAL_SEED_OFFSET
+from .biases import format_set
+from .experiments import EVAL_SEED_OFFSET, NumericalRun
 from .probes import mlp_classifier, mlp_r2
 from .profiles import Profile
 from .simulation import MultimodalSimulation
 from .training import TrainResult
 
 __all__ = ["target_function", "downstream_targets", "shift_semantics", "downstream_scores",
-           "TARGET_DIMS", "SHIFTED"]
+           "run_downstream", "TARGET_DIMS", "SHIFTED"]
 
 TARGET_DIMS = (3, 5, 7, 9)
 SHIFTED = (9, 10)
@@ -72,8 +73,8 @@ def downstream_scores(
     for the ``shifted`` factors (and hence the targets computed from them).
 
     Returns:
-        tidy table with columns seed, setting, task (y1..y4 or class), split (id/ood), metric,
-        score.
+        tidy table with columns seed, member, setting, selected (paper notation), task (y1..y4 or
+        class), split (id/ood), metric, score.
     """
     device = trained.f_x[0].in_mask.device
     gen = torch.Generator(device=device).manual_seed(seed + 2 * EVAL_SEED_OFFSET)
@@ -90,24 +91,30 @@ def downstream_scores(
     tr, te, ood = slice(0, n_tr), slice(n_tr, n_tr + n_te), slice(n_tr + n_te, None)
     rows = []
     probe_seed = seed + 2 * EVAL_SEED_OFFSET
-    for size in sorted(set(sizes)):
-        ks = [k for k in range(len(sizes)) if sizes[k] == size]
-        z = z_x[ks][:, :, :size]
-        with torch.enable_grad():
-            r2 = mlp_r2(z[:, tr], y[tr].to(device), z[:, te], y[te],
-                        [slice(j, j + 1) for j in range(len(dims))],
-                        steps=profile.probe_steps, seed=probe_seed)
-            predict = mlp_classifier(z[:, tr], label[tr].to(device), steps=profile.probe_steps,
-                                     seed=probe_seed)
-        pred_id, pred_ood = predict(z[:, te]), predict(z[:, ood])
-        for j, k in enumerate(ks):
-            setting = sim.biases[k].label
-            for t in range(len(dims)):
-                rows.append((seed, setting, f"y{t + 1}", "id", "r2", float(r2[j, t])))
-            rows.append((seed, setting, "class", "id", "mcc",
-                         float(matthews_corrcoef(label[te].numpy(), pred_id[j]))))
-            rows.append((seed, setting, "class", "ood", "mcc",
-                         float(matthews_corrcoef(label[ood].numpy(), pred_ood[j]))))
-    df = pd.DataFrame(rows, columns=["seed", "setting", "task", "split", "metric", "score"])
-    order = {b.label: i for i, b in enumerate(sim.biases)}
-    return df.sort_values("setting", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    with torch.enable_grad():
+        # One ensemble of probes for all settings, each reading its own output dimensions.
+        r2 = mlp_r2(z_x[:, tr], y[tr].to(device), z_x[:, te], y[te],
+                    [slice(j, j + 1) for j in range(len(dims))],
+                    steps=profile.probe_steps, seed=probe_seed, in_dims=sizes)
+        predict = mlp_classifier(z_x[:, tr], label[tr].to(device), steps=profile.probe_steps,
+                                 seed=probe_seed, in_dims=sizes)
+    pred_id, pred_ood = predict(z_x[:, te]), predict(z_x[:, ood])
+    for k, bias in enumerate(sim.biases):
+        key = (seed, k, bias.label, format_set(bias.selected))
+        for t in range(len(dims)):
+            rows.append((*key, f"y{t + 1}", "id", "r2", float(r2[k, t])))
+        rows.append((*key, "class", "id", "mcc",
+                     float(matthews_corrcoef(label[te].numpy(), pred_id[k]))))
+        rows.append((*key, "class", "ood", "mcc",
+                     float(matthews_corrcoef(label[ood].numpy(), pred_ood[k]))))
+    columns = ["seed", "member", "setting", "selected", "task", "split", "metric", "score"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def run_downstream(run: NumericalRun, profile: Profile) -> pd.DataFrame:
+    """:func:`downstream_scores` for every seed of a :class:`NumericalRun`, concatenated."""
+    frames = [
+        downstream_scores(sim, trained, profile, seed)
+        for sim, trained, seed in zip(run.simulations, run.trained, run.config["seeds"])
+    ]
+    return pd.concat(frames, ignore_index=True)

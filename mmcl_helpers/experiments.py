@@ -99,11 +99,13 @@ class NumericalRun:
             factor (s1..sN, mx, mt), role, probe (linear/mlp), r2.
         trained: one :class:`TrainResult` per seed.
         config: the run's full configuration (saved by :meth:`save`).
+        simulations: the data-generating process of each seed (for further evaluation).
     """
 
     scores: pd.DataFrame
     trained: list[TrainResult] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    simulations: list[MultimodalSimulation] = field(default_factory=list)
 
     def table(self, probe: str = "mlp", encoder: str = "x", column: str = "setting") -> pd.DataFrame:
         """Mean R^2 over seeds as a factor x setting grid (see :func:`score_grid`)."""
@@ -140,45 +142,41 @@ def evaluate_run(
     names = factor_names(n_s)
     e = len(sim.biases)
     sizes = trained.encoding_sizes()
-    rows = []
-    for enc, z in (("x", z_x), ("t", z_t)):
-        results = {}
-        # Drop the zero padding so each setting is probed on its own output dimensions.
-        z_list = [z[k, :, : sizes[k]] for k in range(e)]
-        if "linear" in probes:
-            results["linear"] = [
-                linear_r2(zk[:n_tr], y[:n_tr], zk[n_tr:], y[n_tr:], blocks) for zk in z_list
+    results: dict[tuple[str, str], list] = {}
+    reps = {"x": z_x, "t": z_t}
+    if "linear" in probes:
+        for enc, z in reps.items():
+            # Drop the zero padding so each setting is probed on its own output dimensions.
+            results[(enc, "linear")] = [
+                linear_r2(z[k, :n_tr, : sizes[k]], y[:n_tr], z[k, n_tr:, : sizes[k]], y[n_tr:], blocks)
+                for k in range(e)
             ]
-        if "mlp" in probes:
-            with torch.enable_grad():
-                # Probes of equal input size train together as one ensemble.
-                results["mlp"] = [None] * e
-                for size in sorted(set(sizes)):
-                    ks = [k for k in range(e) if sizes[k] == size]
-                    zz = torch.stack([z_list[k] for k in ks])
-                    r2 = mlp_r2(
-                        zz[:, :n_tr], y[:n_tr].to(device), zz[:, n_tr:], y[n_tr:], blocks,
-                        steps=profile.probe_steps, seed=seed + EVAL_SEED_OFFSET,
-                    )
-                    for j, k in enumerate(ks):
-                        results["mlp"][k] = r2[j]
-        for probe, per_setting in results.items():
-            for k, bias in enumerate(sim.biases):
-                for f, name in enumerate(names):
-                    rows.append(
-                        {
-                            "seed": seed,
-                            "member": k,
-                            "setting": bias.label,
-                            "selected": sorted(bias.selected),
-                            "perturbed": sorted(bias.perturbed),
-                            "encoder": enc,
-                            "factor": name,
-                            "role": _role(bias, name),
-                            "probe": probe,
-                            "r2": float(per_setting[k][f]),
-                        }
-                    )
+    if "mlp" in probes:
+        # All 2E probes (image and text, every setting) train together as one ensemble, each
+        # reading only its own setting's output dimensions.
+        zz = torch.cat([z_x, z_t])
+        with torch.enable_grad():
+            r2 = mlp_r2(zz[:, :n_tr], y[:n_tr].to(device), zz[:, n_tr:], y[n_tr:], blocks,
+                        steps=profile.probe_steps, seed=seed + EVAL_SEED_OFFSET, in_dims=sizes * 2)
+        results[("x", "mlp")], results[("t", "mlp")] = list(r2[:e]), list(r2[e:])
+    rows = []
+    for (enc, probe), per_setting in results.items():
+        for k, bias in enumerate(sim.biases):
+            for f, name in enumerate(names):
+                rows.append(
+                    {
+                        "seed": seed,
+                        "member": k,
+                        "setting": bias.label,
+                        "selected": sorted(bias.selected),
+                        "perturbed": sorted(bias.perturbed),
+                        "encoder": enc,
+                        "factor": name,
+                        "role": _role(bias, name),
+                        "probe": probe,
+                        "r2": float(per_setting[k][f]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -221,12 +219,13 @@ def run_numerical(
         raise ValueError(f"unknown probe(s) {sorted(unknown)}; allowed: 'linear', 'mlp'.")
     device = device or default_device()
     seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
-    frames, trained = [], []
+    frames, trained, sims = [], [], []
     for seed in seed_list:
         model = LatentModel(n_semantic, n_image, n_text, dependent=dependent, seed=seed)
         sim = MultimodalSimulation(model, settings, seed=seed)
         result = train_mmcl(sim, prof, seed, encoding_sizes, device, progress)
         trained.append(result)
+        sims.append(sim)
         frames.append(evaluate_run(sim, result, prof, seed, probes))
     config = {
         **trained[0].config,
@@ -238,7 +237,7 @@ def run_numerical(
         "train_seconds": [round(r.seconds, 2) for r in trained],
     }
     config.pop("seed", None)
-    return NumericalRun(pd.concat(frames, ignore_index=True), trained, config)
+    return NumericalRun(pd.concat(frames, ignore_index=True), trained, config, sims)
 
 
 def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:

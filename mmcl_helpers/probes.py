@@ -38,7 +38,9 @@ def standardize(
     """Scale both sets by the training set's mean and standard deviation (over dim -2)."""
     mean = train.mean(-2, keepdim=True)
     std = train.std(-2, keepdim=True)
-    return (train - mean) / (std + eps), (test - mean) / (std + eps)
+    # Constant (e.g. zero-padded) columns stay zero instead of being blown up.
+    std = torch.where(std > eps, std, torch.ones_like(std))
+    return (train - mean) / std, (test - mean) / std
 
 
 def block_r2(y_true: np.ndarray, y_pred: np.ndarray, blocks: Sequence[slice]) -> np.ndarray:
@@ -104,11 +106,13 @@ def _fit_mlp(
     lr: float,
     batch_size: int,
     seed: int,
+    in_dims: Sequence[int] | None = None,
 ) -> EnsembleMLP:
     e, n, k = z_train.shape
     gen = torch.Generator(device=z_train.device).manual_seed(seed)
     torch.manual_seed(seed)
-    net = EnsembleMLP([k] * e, [out_dim] * e, hidden, negative_slope=0.01, batch_norm=False)
+    dims = list(in_dims) if in_dims is not None else [k] * e
+    net = EnsembleMLP(dims, [out_dim] * e, hidden, negative_slope=0.01, batch_norm=False)
     net = net.to(z_train.device).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
@@ -134,16 +138,20 @@ def mlp_r2(
     lr: float = 3e-3,
     batch_size: int = 1024,
     seed: int = 0,
+    in_dims: Sequence[int] | None = None,
 ) -> np.ndarray:
     """R^2 of a nonlinear (MLP) probe from each representation to each factor block.
 
     One MLP per representation predicts all standardised target columns; R^2 is read per block.
+    All E probes train together as one ensemble.
 
     Args:
         z_train, z_test: shape (E, N, K) or (N, K).
         y_train, y_test: shape (N, D).
         blocks: column slices, one per factor.
         steps, hidden, lr, batch_size, seed: probe training.
+        in_dims: the number of leading columns of z each probe reads (default all K), for
+            representations of different sizes zero-padded to a common K.
 
     Returns:
         shape (E, len(blocks)) (or (len(blocks),) for 2-D inputs).
@@ -157,7 +165,7 @@ def mlp_r2(
     yt = yt.unsqueeze(0).expand(z_train.shape[0], -1, -1)
     net = _fit_mlp(
         z_train, yt, lambda p, y: (p - y).pow(2).mean(), yt.shape[-1], hidden, steps, lr,
-        batch_size, seed,
+        batch_size, seed, in_dims,
     )
     with torch.no_grad():
         pred = net(z_test).cpu() * y_std.cpu() + y_mean.cpu()
@@ -187,12 +195,14 @@ def mlp_classifier(
     lr: float = 3e-3,
     batch_size: int = 1024,
     seed: int = 0,
+    in_dims: Sequence[int] | None = None,
 ) -> Callable[[torch.Tensor], np.ndarray]:
     """Fit MLP classifiers and return their predict function.
 
     Args:
         z_train: representations, shape (E, N, K).
         y_train: integer labels, shape (N,) (shared) or (E, N).
+        in_dims: leading columns of z each classifier reads (default all), as in :func:`mlp_r2`.
 
     Returns:
         ``predict(z)`` mapping (E, M, K) representations (standardised with the training
@@ -202,14 +212,17 @@ def mlp_classifier(
     if y_train.dim() == 1:
         y_train = y_train.expand(e, -1)
     z_train = z_train.float()
-    mean, std = z_train.mean(-2, keepdim=True), z_train.std(-2, keepdim=True) + 1e-8
+    mean, std = z_train.mean(-2, keepdim=True), z_train.std(-2, keepdim=True)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
     n_classes = int(y_train.max()) + 1
     yt = y_train.long().to(z_train.device)
 
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits.reshape(-1, n_classes), y.reshape(-1))
 
-    net = _fit_mlp((z_train - mean) / std, yt, loss_fn, n_classes, hidden, steps, lr, batch_size, seed)
+    net = _fit_mlp(
+        (z_train - mean) / std, yt, loss_fn, n_classes, hidden, steps, lr, batch_size, seed, in_dims
+    )
 
     @torch.no_grad()
     def predict(z: torch.Tensor) -> np.ndarray:
