@@ -42,6 +42,7 @@ book-smoke: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble_training.py
+	$(BIN)/python benchmarks/bench_info_nce.py
 
 clean:
 	rm -rf _build .smoke .pytest_cache

@@ -61,8 +61,24 @@ def info_nce_terms(
         mean over both directions of ``logsumexp_j sim / tau``. Their sum is :func:`info_nce`.
     """
     _check(similarity, tau)
-    logits = similarity_matrix(z_x, z_t, similarity) / tau
-    alignment = -torch.diagonal(logits, dim1=-2, dim2=-1).mean(-1)
+    if similarity == "cosine":
+        # Scale the (.., B, K) factors rather than the (.., B, B) matrix, and read the matched
+        # similarities off the vectors: on a CPU the B x B element-wise work dominates a step.
+        a = F.normalize(z_x, dim=-1) / tau
+        b = F.normalize(z_t, dim=-1)
+        logits = a @ b.transpose(-1, -2)
+        alignment = -(a * b).sum(-1).mean(-1)
+        bound = 1.0 / tau
+        if bound <= 30.0:
+            # Cosine logits lie in [-1/tau, 1/tau]: one shared shift keeps exp in range, so a
+            # single exp serves both directions (logsumexp would compute two).
+            p = torch.exp(logits - bound)
+            row = torch.log(p.sum(-1)) + bound
+            col = torch.log(p.sum(-2)) + bound
+            return alignment, 0.5 * (row.mean(-1) + col.mean(-1))
+    else:
+        logits = similarity_matrix(z_x, z_t, similarity) / tau
+        alignment = (z_x - z_t).pow(2).sum(-1).mean(-1) / tau
     uniformity = 0.5 * (
         torch.logsumexp(logits, dim=-1).mean(-1) + torch.logsumexp(logits, dim=-2).mean(-1)
     )

@@ -66,15 +66,17 @@ def test_info_nce_prefers_matched_pairs_and_batches_over_leading_dims(gen):
     assert stacked.shape == (2,) and torch.isclose(stacked[0], matched)
 
 
-def test_info_nce_is_symmetric_mean_of_two_cross_entropies(gen):
+@pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
+@pytest.mark.parametrize("tau", [0.5, 0.1, 0.02])  # 0.02 takes the cosine logsumexp path
+def test_info_nce_is_symmetric_mean_of_two_cross_entropies(gen, similarity, tau):
     a, b = torch.randn(32, 4, generator=gen), torch.randn(32, 4, generator=gen)
-    logits = similarity_matrix(a, b, "cosine") / 0.5
+    logits = similarity_matrix(a, b, similarity) / tau
     labels = torch.arange(32)
     ce = 0.5 * (
         torch.nn.functional.cross_entropy(logits, labels)
         + torch.nn.functional.cross_entropy(logits.T, labels)
     )
-    assert torch.isclose(info_nce(a, b, "cosine", 0.5), ce, atol=1e-6)
+    assert torch.isclose(info_nce(a, b, similarity, tau), ce, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kwargs", [dict(similarity="dot"), dict(tau=0.0)])
