@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed-stamp
 # Exact pin only where we install: this wheel lies on these machines' disk (CPU build).
 TORCH  := torch==2.13.0
 BOOK_PROFILE ?= $(or $(MMCL_PROFILE),cpu)
+# Progress bars help a reader at a keyboard, not a rendered page or a test log.
+export MMCL_PROGRESS ?= 0
 
 .PHONY: book test setup lint unit notebooks book-smoke bench clean
 

@@ -190,7 +190,7 @@ def run_numerical(
     seeds: int | Sequence[int] = 0,
     encoding_sizes: list[int] | None = None,
     device: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     probes: Sequence[str] = ("linear", "mlp"),
 ) -> NumericalRun:
     """Train and probe MMCL for several bias settings of the numerical study.
@@ -203,7 +203,7 @@ def run_numerical(
         seeds: one seed or several; each seed redraws covariances, mixing, initialisation and data.
         encoding_sizes: encoder output size per setting (default: unbiased count + extra dims).
         device: default CUDA when available.
-        progress: show progress bars.
+        progress: show progress bars (default: on unless ``MMCL_PROGRESS=0``).
         probes: any of ``"linear"``, ``"mlp"``.
 
     Returns:

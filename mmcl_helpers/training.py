@@ -10,6 +10,7 @@ trains one setting at a time.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -24,7 +25,14 @@ from .losses import info_nce
 from .profiles import Profile, default_device
 from .simulation import MultimodalSimulation
 
-__all__ = ["NonFiniteLossError", "TrainResult", "train_mmcl", "build_encoders", "lr_lambda"]
+__all__ = [
+    "NonFiniteLossError",
+    "TrainResult",
+    "train_mmcl",
+    "build_encoders",
+    "lr_lambda",
+    "show_progress",
+]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -78,6 +86,11 @@ class TrainResult:
         return [self.f_x[g].out_dims[m] for g, m in self.members]
 
 
+def show_progress() -> bool:
+    """Whether progress bars are on by default: unless ``MMCL_PROGRESS=0`` is set."""
+    return os.environ.get("MMCL_PROGRESS", "1").strip() != "0"
+
+
 def lr_lambda(step: int, total: int, warmup: float) -> float:
     """Learning-rate factor: linear warm-up, then cosine decay; constant when ``warmup`` is 0."""
     if warmup <= 0:
@@ -124,7 +137,7 @@ def train_mmcl(
     seed: int = 0,
     encoding_sizes: list[int] | None = None,
     device: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> TrainResult:
     """Train f_x and f_t for every setting of ``sim``.
 
@@ -134,7 +147,8 @@ def train_mmcl(
         seed: seeds initialisation and every training batch.
         encoding_sizes: output size per setting; default ``len(unbiased) + profile.extra_dims``.
         device: ``"cuda"``/``"cpu"``; default CUDA when available.
-        progress: show a tqdm progress bar (works in notebooks and terminals).
+        progress: show a tqdm progress bar (works in notebooks and terminals); default on unless
+            the environment variable ``MMCL_PROGRESS`` is ``0`` (the book build sets it).
 
     Returns:
         a :class:`TrainResult`.
@@ -143,6 +157,8 @@ def train_mmcl(
         NonFiniteLossError: the loss of some setting became NaN or infinite.
     """
     device = device or default_device()
+    if progress is None:
+        progress = show_progress()
     biases = sim.biases
     if encoding_sizes is None:
         encoding_sizes = [len(b.unbiased) + profile.extra_dims for b in biases]
@@ -198,7 +214,7 @@ def train_mmcl(
             sched.step()
             history[step, group] = losses.detach().cpu().numpy()
             if progress and step % 100 == 0:
-                bar.set_postfix(loss=f"{float(losses.mean()):.3f}")
+                bar.set_postfix(loss=f"{float(losses.detach().mean()):.3f}")
         bar.close()
     seconds = time.perf_counter() - start
     config = {
