@@ -30,7 +30,7 @@ def score_heatmap(
         _, ax = plt.subplots(figsize=(0.6 * grid.shape[1] + 2.5, 0.4 * grid.shape[0] + 1.5))
     sns.heatmap(
         grid.astype(float), vmin=0.0, vmax=1.0, cmap="viridis", annot=True, fmt=".2f",
-        annot_kws={"size": 7}, cbar=colorbar, cbar_kws={"label": metric}, ax=ax,
+        annot_kws={"size": 8}, cbar=colorbar, cbar_kws={"label": metric}, ax=ax,
         linewidths=0.3, linecolor="white",
     )
     ax.set_title(title)
@@ -48,16 +48,27 @@ def sweep_figure(
     xlabel: str = "setting",
     metric: str = "R²",
 ) -> plt.Figure:
-    """Several :func:`score_heatmap` panels side by side, one shared colour scale."""
+    """Several :func:`score_heatmap` panels with one shared colour scale.
+
+    Panels sit side by side when they are narrow and one above the other when they have more than
+    six columns, so that the cell annotations stay readable on a book page.
+    """
     n = len(grids)
     width = max(g.shape[1] for g in grids)
-    fig, axes = plt.subplots(
-        1, n, figsize=(n * (0.55 * width + 1.8) + 1.2, 0.38 * grids[0].shape[0] + 2.0),
-        squeeze=False, constrained_layout=True,
-    )
-    for i, (grid, title, ax) in enumerate(zip(grids, titles, axes[0])):
-        score_heatmap(grid, ax, title, xlabel, metric, colorbar=i == n - 1)
-        if i:
+    rows = grids[0].shape[0]
+    stacked = width > 6
+    cell_w, cell_h = 0.62, 0.36
+    if stacked:
+        size = (width * cell_w + 2.6, n * (rows * cell_h + 1.3) + 0.6)
+        fig, axes = plt.subplots(n, 1, figsize=size, squeeze=False, constrained_layout=True)
+        axes = axes[:, 0]
+    else:
+        size = (n * (width * cell_w + 1.8) + 1.2, rows * cell_h + 2.0)
+        fig, axes = plt.subplots(1, n, figsize=size, squeeze=False, constrained_layout=True)
+        axes = axes[0]
+    for i, (grid, title, ax) in enumerate(zip(grids, titles, axes)):
+        score_heatmap(grid, ax, title, xlabel, metric, colorbar=stacked or i == n - 1)
+        if i and not stacked:
             ax.set_ylabel("")
     if suptitle:
         fig.suptitle(suptitle)
