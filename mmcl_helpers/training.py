@@ -68,18 +68,20 @@ class TrainResult:
             ``(z_hat_x, z_hat_t)``, each a tensor of shape (E, N, max encoding size), zero past
             each setting's own encoding size.
         """
-        outs_x, outs_t = [], []
-        for k, (g, m) in enumerate(self.members):
-            fx, ft = self.f_x[g].eval(), self.f_t[g].eval()
+        # One forward pass per group: each member reads the images and its own setting's captions.
+        z_x: list[torch.Tensor | None] = [None] * len(self.members)
+        z_t: list[torch.Tensor | None] = [None] * len(self.members)
+        for g, (fx, ft) in enumerate(zip(self.f_x, self.f_t)):
+            ks = [k for k, (group, _) in enumerate(self.members) if group == g]
             dev = fx.in_mask.device
-            xk = x.to(dev).unsqueeze(0).expand(fx.n_members, -1, -1)
-            tk = t[k].to(dev)[:, : ft.in_mask.shape[-1]]
-            tk = tk.unsqueeze(0).expand(ft.n_members, -1, -1)
-            outs_x.append(fx(xk)[m])
-            outs_t.append(ft(tk)[m])
-        width = max(o.shape[-1] for o in outs_x)
-        pad = [nn.functional.pad(o, (0, width - o.shape[-1])) for o in outs_x]
-        pad_t = [nn.functional.pad(o, (0, width - o.shape[-1])) for o in outs_t]
+            out_x = fx.eval()(x.to(dev))
+            out_t = ft.eval()(t[ks].to(dev)[:, :, : ft.in_mask.shape[-1]])
+            for k in ks:
+                m = self.members[k][1]
+                z_x[k], z_t[k] = out_x[m], out_t[m]
+        width = max(o.shape[-1] for o in z_x)
+        pad = [nn.functional.pad(o, (0, width - o.shape[-1])) for o in z_x]
+        pad_t = [nn.functional.pad(o, (0, width - o.shape[-1])) for o in z_t]
         return torch.stack(pad), torch.stack(pad_t)
 
     def encoding_sizes(self) -> list[int]:
@@ -172,7 +174,7 @@ def train_mmcl(
     ]
     torch.manual_seed(seed)
     sim.to(device)
-    f_x, f_t, members, params = [], [], [None] * len(biases), []
+    f_x, f_t, members = [], [], [None] * len(biases)
     for gi, group in enumerate(groups):
         fx, ft = build_encoders(
             sim.x_dim, [sim.t_dims[k] for k in group], [encoding_sizes[k] for k in group], profile
