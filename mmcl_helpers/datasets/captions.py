@@ -62,6 +62,8 @@ __all__ = [
     "N_PHRASINGS",
     "nearest_color_names",
     "s_pos_words",
+    "factor_words",
+    "caption_text",
     "scene_captions",
     "PAD",
     "UNK",
@@ -349,6 +351,69 @@ def _with_article(words: str) -> str:
     return f"{_article(words)} {words}"
 
 
+def factor_words(reported: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The word a caption uses for each reported factor value.
+
+    Args:
+        reported: value per factor (names from ``SEMANTIC_FACTORS``), shape (N,) each.
+
+    Returns:
+        word per factor, object arrays of shape (N,).
+    """
+    words: dict[str, np.ndarray] = {}
+    if "shape" in reported:
+        words["shape"] = np.asarray(SHAPE_NAMES, dtype=object)[np.asarray(reported["shape"])]
+    if "x_pos" in reported:
+        words["x_pos"] = np.asarray(X_WORDS, dtype=object)[np.asarray(reported["x_pos"])]
+    if "y_pos" in reported:
+        words["y_pos"] = np.asarray(Y_WORDS, dtype=object)[np.asarray(reported["y_pos"])]
+    if "s_pos" in reported:
+        words["s_pos"] = s_pos_words(reported["s_pos"])
+    for name, sv, palette in (("color", OBJECT_SV, OBJECT_PALETTE),
+                              ("s_color", SPOTLIGHT_SV, SPOTLIGHT_PALETTE),
+                              ("b_color", BACKGROUND_SV, BACKGROUND_PALETTE)):
+        if name in reported:
+            words[name] = nearest_color_names(hue_to_rgb(reported[name], sv), palette)
+    return words
+
+
+def caption_text(words: Mapping[str, np.ndarray], phrasing: np.ndarray) -> list[str]:
+    """Assemble scene captions from the words of each factor.
+
+    Args:
+        words: word per factor, object arrays of shape (N,); an entry ``None`` leaves the factor
+            out of that one caption (so mentions can vary from caption to caption).
+        phrasing: template index of each caption, shape (N,), values in 0..N_PHRASINGS-1.
+
+    Returns:
+        N captions.
+    """
+    text = []
+    for j in range(len(phrasing)):
+        w = {k: v[j] for k, v in words.items() if v[j] is not None}
+        t = _PHRASINGS[phrasing[j]]
+        noun = " ".join([w[k] for k in ("color",) if k in w] + [w.get("shape", "object")])
+        pos = ""
+        if "x_pos" in w and "y_pos" in w:
+            pos = t["pos_xy"].format(x=w["x_pos"], y=w["y_pos"])
+        elif "x_pos" in w:
+            pos = t["pos_x"].format(x=w["x_pos"])
+        elif "y_pos" in w:
+            pos = t["pos_y"].format(y=w["y_pos"])
+        light = ""
+        sc = _with_article(w["s_color"]) if "s_color" in w else ""
+        if "s_color" in w and "s_pos" in w:
+            light = t["light_cs"].format(sc=sc, sp=w["s_pos"])
+        elif "s_color" in w:
+            light = t["light_c"].format(sc=sc)
+        elif "s_pos" in w:
+            light = t["light_s"].format(sp=w["s_pos"])
+        bg = t["bg"].format(bc=_with_article(w["b_color"])) if "b_color" in w else ""
+        sentence = t["frame"].format(np=_with_article(noun), pos=pos, light=light, bg=bg)
+        text.append(sentence[0].upper() + sentence[1:])
+    return text
+
+
 def scene_captions(
     latents: SceneLatents, bias: CaptionBias, seed: int = 0, phrasings: int = N_PHRASINGS
 ) -> CaptionBatch:
@@ -371,45 +436,7 @@ def scene_captions(
         values, bias, SEMANTIC_FACTORS, DISCRETE_FACTORS, seed, latents.index
     )
     phrasing = hashed_integers(seed, latents.index, _PHRASING_STREAM, phrasings)
-    n = len(latents)
-    words: dict[str, np.ndarray] = {}
-    if "shape" in reported:
-        words["shape"] = np.asarray(SHAPE_NAMES, dtype=object)[reported["shape"]]
-    if "x_pos" in reported:
-        words["x_pos"] = np.asarray(X_WORDS, dtype=object)[reported["x_pos"]]
-    if "y_pos" in reported:
-        words["y_pos"] = np.asarray(Y_WORDS, dtype=object)[reported["y_pos"]]
-    if "s_pos" in reported:
-        words["s_pos"] = s_pos_words(reported["s_pos"])
-    for name, sv, palette in (("color", OBJECT_SV, OBJECT_PALETTE),
-                              ("s_color", SPOTLIGHT_SV, SPOTLIGHT_PALETTE),
-                              ("b_color", BACKGROUND_SV, BACKGROUND_PALETTE)):
-        if name in reported:
-            words[name] = nearest_color_names(hue_to_rgb(reported[name], sv), palette)
-    text = []
-    for j in range(n):
-        w = {k: v[j] for k, v in words.items()}
-        t = _PHRASINGS[phrasing[j]]
-        noun = " ".join([w[k] for k in ("color",) if k in w] + [w.get("shape", "object")])
-        pos = ""
-        if "x_pos" in w and "y_pos" in w:
-            pos = t["pos_xy"].format(x=w["x_pos"], y=w["y_pos"])
-        elif "x_pos" in w:
-            pos = t["pos_x"].format(x=w["x_pos"])
-        elif "y_pos" in w:
-            pos = t["pos_y"].format(y=w["y_pos"])
-        light = ""
-        sc = _with_article(w["s_color"]) if "s_color" in w else ""
-        if "s_color" in w and "s_pos" in w:
-            light = t["light_cs"].format(sc=sc, sp=w["s_pos"])
-        elif "s_color" in w:
-            light = t["light_c"].format(sc=sc)
-        elif "s_pos" in w:
-            light = t["light_s"].format(sp=w["s_pos"])
-        bg = t["bg"].format(bc=_with_article(w["b_color"])) if "b_color" in w else ""
-        np_ = _with_article(noun)
-        sentence = t["frame"].format(np=np_, pos=pos, light=light, bg=bg)
-        text.append(sentence[0].upper() + sentence[1:])
+    text = caption_text(factor_words(reported), phrasing)
     return CaptionBatch(text=text, phrasing=phrasing, reported=reported, resampled=resampled)
 
 

@@ -1,0 +1,375 @@
+"""Caption policies in practice (book chapter 6): what a policy costs, what it buys, and an audit check.
+
+Chapter 6 trains the image-text models of chapter 5 (:mod:`~mmcl_helpers.image_text`) on captions
+written under :class:`~mmcl_helpers.datasets.policies.MentionPolicy` rules and asks three things:
+
+- :func:`shift_scores` -- does leaving a factor out of the captions make a downstream classifier
+  robust to a shift of that factor (Corollary 4.2 of the paper, here on images)?
+- :func:`recovery_curves` -- how is a factor recovered when captions mention it only sometimes,
+  or resample some mentions (the paper leaves this open, its App. G.1)?
+- :func:`calibrate_thresholds` and :func:`audit_agreement` -- which audit thresholds those curves
+  support, and whether the audit's verdicts match what trained models learn.
+
+Everything starts from :func:`run_policy_study`, which trains one pair of encoders per policy and
+seed on the same rendered scenes and probes ẑ_x for every factor.
+
+Recovery classes (:func:`recovery_class`) use the bars of chapter 5: a factor is *learned* when
+its probe score (MCC for discrete, R^2 for continuous factors) is at least 0.8 and *discarded*
+when it is at most 0.2. A factor the captions never name can still be predictable through its
+causes (object colour through the position, chapter 5): :func:`run_policy_study` also scores how
+well the *true* values of the other factors the captions carry predict each factor, and reports
+the *direct* recovery, the part of the score those factors do not already explain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import matthews_corrcoef
+
+from .audit import AuditThresholds, audit_captions, audit_verdict, scene_audit_frame, scene_vocabulary
+from .datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
+from .datasets.scenes import DISCRETE_FACTORS, IMAGE_FACTORS, SEMANTIC_FACTORS, SceneLatents, load_or_render
+from .image_text import (
+    SCENE_ENCODING_SIZES,
+    FactorSpec,
+    ImageTextSettings,
+    encode_pairs,
+    image_text_settings,
+    probe_representations,
+    train_pair_encoders,
+)
+from .probes import mlp_classifier, standardize
+
+__all__ = [
+    "LEARNED_BAR",
+    "DISCARDED_BAR",
+    "recovery_class",
+    "carried_factors",
+    "policy_encoding_size",
+    "PolicyStudy",
+    "run_policy_study",
+    "shift_scores",
+    "audit_study",
+    "recovery_curves",
+    "calibrate_thresholds",
+    "audit_agreement",
+]
+
+#: A factor is learned at or above this score, discarded at or below :data:`DISCARDED_BAR`.
+LEARNED_BAR = 0.8
+DISCARDED_BAR = 0.2
+_CLASSES = ("learned", "partly learned", "discarded")
+
+
+def recovery_class(score: float) -> str:
+    """``learned`` (score ≥ 0.8), ``discarded`` (≤ 0.2) or ``partly learned`` in between."""
+    if score >= LEARNED_BAR:
+        return "learned"
+    if score <= DISCARDED_BAR:
+        return "discarded"
+    return "partly learned"
+
+
+def _rules(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> dict[str, MentionPolicy]:
+    return {k: v if isinstance(v, MentionPolicy) else MentionPolicy(*v) for k, v in policy.items()}
+
+
+def carried_factors(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> list[str]:
+    """Factors whose captions carry information: mentioned sometimes and not always resampled."""
+    rules = _rules(policy)
+    return [k for k in SEMANTIC_FACTORS if k in rules and rules[k].mention > 0 and rules[k].resample < 1]
+
+
+def policy_encoding_size(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> int:
+    """Encoding size of a policy: the paper's size for its number of carried factors (at least 3)."""
+    return SCENE_ENCODING_SIZES[max(1, len(carried_factors(policy)))]
+
+
+@dataclass
+class PolicyStudy:
+    """Models trained under several caption policies, and what their image encoders learned.
+
+    Attributes:
+        scores: tidy frame, one row per policy, seed, factor and probe, columns policy, seed,
+            factor, kind (semantic / image-specific), probe (mlp / linear), metric (MCC / R2),
+            score, explained (score of the same probe from the true values of the *other* factors
+            the captions carry; 0 when there are none) and direct (``max(score - explained, 0)``).
+        z: ``(policy, seed)`` -> ``(z_probe_train, z_probe_test)``, the image representations.
+        latents: ``train``, ``probe_train`` and ``probe_test`` scenes.
+        captions: ``(policy, seed)`` -> the training captions (:class:`PolicyCaptions`).
+        policies: label -> policy, as given.
+        seconds: wall-clock time of ``render``, ``train`` and ``probe``.
+        config: settings, seeds and encoding sizes.
+    """
+
+    scores: pd.DataFrame
+    z: dict
+    latents: dict[str, SceneLatents]
+    captions: dict
+    policies: dict
+    seconds: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    def table(self, probe: str = "mlp", value: str = "score") -> pd.DataFrame:
+        """Mean over seeds, factor x policy (``value``: ``score``, ``explained`` or ``direct``)."""
+        df = self.scores[self.scores["probe"] == probe]
+        grid = df.pivot_table(index="factor", columns="policy", values=value, aggfunc="mean", sort=False)
+        return grid[list(self.policies)]
+
+
+def _labels(lat: SceneLatents, names: Sequence[str]) -> np.ndarray:
+    return np.stack([getattr(lat, n).astype(np.float64) for n in names], axis=1)
+
+
+def _one_hot_truth(lat: SceneLatents, names: Sequence[str]) -> torch.Tensor:
+    """The true values of some factors as probe inputs (discrete ones one-hot)."""
+    cols = []
+    for n in names:
+        v = getattr(lat, n)
+        if n in DISCRETE_FACTORS:
+            cols.append(np.eye(DISCRETE_FACTORS[n])[v])
+        else:
+            cols.append(v[:, None].astype(np.float64))
+    return torch.as_tensor(np.concatenate(cols, axis=1), dtype=torch.float32)
+
+
+def run_policy_study(
+    policies: Mapping[str, Mapping[str, MentionPolicy | tuple[float, float]]],
+    seeds: int | Sequence[int] = 0,
+    settings: ImageTextSettings | None = None,
+    data_seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+    cache_dir: str | None = None,
+) -> PolicyStudy:
+    """Train one pair of encoders per policy and seed on the same scenes; probe ẑ_x.
+
+    Args:
+        policies: label -> policy (factor -> :class:`MentionPolicy` or ``(mention, resample)``).
+        seeds: training seeds (each also seeds the captions).
+        settings: sizes; default :func:`~mmcl_helpers.image_text.image_text_settings`.
+        data_seed: seed of the rendered scenes (train, probe-train and probe-test splits).
+        device, progress: as in :func:`~mmcl_helpers.image_text.train_pair_encoders`.
+        cache_dir: render cache folder.
+
+    Returns:
+        :class:`PolicyStudy`.
+    """
+    if not policies:
+        raise ValueError("policies is empty: give at least one label -> policy.")
+    settings = settings or image_text_settings()
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    t0 = time.perf_counter()
+    parts, start, lat, img = ("train", "probe_train", "probe_test"), 0, {}, {}
+    sizes = (settings.n_train, settings.n_probe_train, settings.n_probe_test)
+    for part, n in zip(parts, sizes):
+        lat[part], img[part] = load_or_render(n, seed=data_seed, start=start, cache_dir=cache_dir)
+        start += n
+    t_render = time.perf_counter() - t0
+    factors = SEMANTIC_FACTORS + IMAGE_FACTORS
+    specs = [FactorSpec(n, getattr(lat["probe_train"], n), getattr(lat["probe_test"], n),
+                        DISCRETE_FACTORS.get(n, 0), encoders=("x",)) for n in factors]
+    z, caps, frames = {}, {}, []
+    t_train = t_probe = 0.0
+    for seed in seeds:
+        reps = {}
+        for label, policy in policies.items():
+            t1 = time.perf_counter()
+            caps[(label, seed)] = policy_captions(lat["train"], policy, seed=seed)
+            model = train_pair_encoders(img["train"], caps[(label, seed)].text,
+                                        policy_encoding_size(policy), settings, seed=seed,
+                                        device=device, progress=progress, desc=label)
+            t2 = time.perf_counter()
+            t_train += t2 - t1
+            zs = [encode_pairs(model, img[p], policy_captions(lat[p], policy, seed=seed).text)[0]
+                  for p in ("probe_train", "probe_test")]
+            z[(label, seed)] = tuple(zs)
+            reps[(label, "x")] = tuple(zs)
+            t_probe += time.perf_counter() - t2
+        t2 = time.perf_counter()
+        scores = probe_representations(reps, specs, settings.probe_steps, seed=seed + 1000)
+        # What the true values of the *other* carried factors explain (the same probes): a factor
+        # the captions never name can still be read off through its causes or effects.
+        parts = []
+        for spec in specs[: len(SEMANTIC_FACTORS)]:
+            truth = {}
+            for label, policy in policies.items():
+                others = [c for c in carried_factors(policy) if c != spec.name]
+                if others:
+                    truth[(label, "x")] = (_one_hot_truth(lat["probe_train"], others),
+                                           _one_hot_truth(lat["probe_test"], others))
+            if truth:
+                parts.append(probe_representations(truth, [spec], settings.probe_steps,
+                                                   seed=seed + 1000))
+        explained = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["key", "factor", "probe", "score"])
+        t_probe += time.perf_counter() - t2
+        explained = explained.rename(columns={"score": "explained"})
+        scores = scores.merge(explained[["key", "factor", "probe", "explained"]],
+                              on=["key", "factor", "probe"], how="left")
+        scores["explained"] = scores["explained"].fillna(0.0).clip(lower=0.0)
+        scores["score"] = scores["score"].clip(lower=0.0)  # MCC below 0 means "nothing learned"
+        scores["direct"] = (scores["score"] - scores["explained"]).clip(lower=0.0)
+        scores = scores.rename(columns={"key": "policy"}).drop(columns="encoder")
+        scores.insert(1, "seed", seed)
+        scores.insert(3, "kind", ["image-specific" if f in IMAGE_FACTORS else "semantic"
+                                  for f in scores["factor"]])
+        frames.append(scores)
+    config = {"settings": asdict(settings), "seeds": seeds, "data_seed": data_seed,
+              "encoding_sizes": {k: policy_encoding_size(p) for k, p in policies.items()},
+              "policies": {k: {f: asdict(r) for f, r in _rules(p).items()} for k, p in policies.items()}}
+    seconds = {"render": round(t_render, 1), "train": round(t_train, 1), "probe": round(t_probe, 1)}
+    return PolicyStudy(pd.concat(frames, ignore_index=True), z, lat, caps, dict(policies), seconds,
+                       config)
+
+
+def shift_scores(
+    study: PolicyStudy,
+    factor: str = "b_color",
+    threshold: float = 0.5,
+    task: str = "shape",
+    probe_steps: int | None = None,
+) -> pd.DataFrame:
+    """A downstream classifier fitted in one environment and tested in-distribution and shifted.
+
+    Environments split the scenes by one continuous factor: ``factor < threshold`` (training
+    environment) and ``factor >= threshold`` (shifted test). A 2-layer MLP classifier for ``task``
+    is fitted on frozen ẑ_x of the probe-training scenes of the training environment and scored
+    (MCC) on the probe-test scenes of each environment.
+
+    Returns:
+        frame with columns policy, seed, split (``in-distribution`` / ``shifted``), n, mcc.
+    """
+    if factor not in SEMANTIC_FACTORS or factor in DISCRETE_FACTORS:
+        raise ValueError(f"factor must be a continuous scene factor "
+                         f"{[f for f in SEMANTIC_FACTORS if f not in DISCRETE_FACTORS]}, got {factor!r}.")
+    if task not in DISCRETE_FACTORS:
+        raise ValueError(f"task must be a discrete factor {list(DISCRETE_FACTORS)}, got {task!r}.")
+    tr, te = study.latents["probe_train"], study.latents["probe_test"]
+    env_tr = getattr(tr, factor) < threshold
+    env_id, env_ood = getattr(te, factor) < threshold, getattr(te, factor) >= threshold
+    steps = probe_steps or study.config["settings"]["probe_steps"]
+    rows = []
+    for (label, seed), (z_tr, z_te) in study.z.items():
+        # Standardise with the training environment's statistics only, as a practitioner would.
+        a, b = standardize(z_tr[env_tr], z_te)
+        y = torch.as_tensor(getattr(tr, task)[env_tr], dtype=torch.long)
+        predict = mlp_classifier(a[None], y[None], steps=steps, seed=seed + 2000)
+        pred = predict(b[None])[0]
+        truth = getattr(te, task)
+        for split, mask in (("in-distribution", env_id), ("shifted", env_ood)):
+            rows.append(dict(policy=label, seed=seed, split=split, n=int(mask.sum()),
+                             mcc=float(matthews_corrcoef(truth[mask], pred[mask]))))
+    return pd.DataFrame(rows)
+
+
+def audit_study(study: PolicyStudy, seed: int | None = None) -> pd.DataFrame:
+    """Audit the training captions of every policy (one seed): :func:`audit_captions` rows."""
+    seed = study.config["seeds"][0] if seed is None else seed
+    frames = []
+    for label in study.policies:
+        caps: PolicyCaptions = study.captions[(label, seed)]
+        audit = audit_captions(scene_audit_frame(study.latents["train"], caps.text), scene_vocabulary())
+        audit = audit.reset_index().rename(columns={"attribute": "factor"})
+        audit.insert(0, "policy", label)
+        frames.append(audit)
+    return pd.concat(frames, ignore_index=True)
+
+
+def recovery_curves(
+    study: PolicyStudy, factors: Sequence[str], probe: str = "mlp"
+) -> pd.DataFrame:
+    """Measured caption rates and recovery of some factors across the policies of a study.
+
+    Returns:
+        frame with columns policy, factor, mention_rate, error_rate (measured on the training
+        captions by the audit), score_mean, score_std (over seeds), direct_mean.
+    """
+    audit = audit_study(study)
+    audit = audit[audit["factor"].isin(factors)]
+    df = study.scores[(study.scores["probe"] == probe) & study.scores["factor"].isin(factors)]
+    agg = df.groupby(["policy", "factor"], sort=False).agg(
+        score_mean=("score", "mean"), score_std=("score", "std"), direct_mean=("direct", "mean")
+    ).reset_index()
+    out = audit[["policy", "factor", "mention_rate", "error_rate"]].merge(agg, on=["policy", "factor"])
+    out["error_rate"] = out["error_rate"].fillna(0.0)
+    return out
+
+
+def calibrate_thresholds(mention_curve: pd.DataFrame, error_curve: pd.DataFrame) -> AuditThresholds:
+    """Audit thresholds read off measured recovery curves.
+
+    Args:
+        mention_curve: :func:`recovery_curves` rows of a factor whose mention rate varies (no
+            resampling); error_curve: rows of a factor always mentioned whose error rate varies.
+
+    Returns:
+        :class:`~mmcl_helpers.audit.AuditThresholds`: ``min_mention_rate`` is the lowest measured
+        mention rate from which every point is learned (score ≥ 0.8), ``discard_mention_rate``
+        the highest rate up to which every point is discarded (≤ 0.2); ``max_error_rate`` and
+        ``discard_error_rate`` likewise along the error curve. Where no point is learned (or
+        discarded) the threshold falls back to the extreme (1.0 or 0.0 for mentions).
+    """
+    def lowest_from(x: np.ndarray, ok: np.ndarray, default: float) -> float:
+        order = np.argsort(x)
+        x, ok = x[order], ok[order]
+        good = [x[i] for i in range(len(x)) if ok[i:].all()]
+        return float(min(good)) if good else default
+
+    def highest_until(x: np.ndarray, ok: np.ndarray, default: float) -> float:
+        order = np.argsort(x)
+        x, ok = x[order], ok[order]
+        good = [x[i] for i in range(len(x)) if ok[: i + 1].all()]
+        return float(max(good)) if good else default
+
+    m_x = mention_curve["mention_rate"].to_numpy()
+    m_s = mention_curve["score_mean"].to_numpy()
+    e_x = error_curve["error_rate"].to_numpy()
+    e_s = error_curve["score_mean"].to_numpy()
+    min_mention = lowest_from(m_x, m_s >= LEARNED_BAR, 1.0)
+    discard_mention = highest_until(m_x, m_s <= DISCARDED_BAR, 0.0)
+    # Along the error axis "learned" holds for low rates and "discarded" for high ones.
+    max_error = highest_until(e_x, e_s >= LEARNED_BAR, 0.0)
+    discard_error = lowest_from(e_x, e_s <= DISCARDED_BAR, 1.0)
+    return AuditThresholds(min_mention_rate=min_mention, max_error_rate=max_error,
+                           discard_mention_rate=discard_mention, discard_error_rate=discard_error)
+
+
+def audit_agreement(
+    study: PolicyStudy,
+    thresholds: AuditThresholds,
+    factors: Sequence[str] = SEMANTIC_FACTORS,
+    probe: str = "mlp",
+    value: str = "direct",
+) -> pd.DataFrame:
+    """The audit's verdict next to the measured recovery, per policy and factor.
+
+    Args:
+        study: trained models and their captions.
+        thresholds: audit thresholds (e.g. from :func:`calibrate_thresholds`).
+        factors: factors to compare.
+        probe: probe whose score is used.
+        value: ``direct`` (default: recovery beyond what the carried factors explain) or ``score``.
+
+    Returns:
+        frame with columns policy, factor, mention_rate, error_rate, verdict, score, direct,
+        measured (recovery class of ``value``) and agree.
+    """
+    rows = audit_study(study)
+    rows = rows[rows["factor"].isin(factors)].copy()
+    rows["verdict"] = [audit_verdict(m, e, thresholds)
+                       for m, e in zip(rows["mention_rate"], rows["error_rate"])]
+    df = study.scores[study.scores["probe"] == probe]
+    agg = df.groupby(["policy", "factor"], sort=False)[["score", "direct"]].mean().reset_index()
+    cols = ["policy", "factor", "mention_rate", "error_rate", "verdict"]
+    out = rows[cols].merge(agg, on=["policy", "factor"])
+    out["measured"] = [recovery_class(v) for v in out[value]]
+    match = {"likely learned": "learned", "at risk": "partly learned", "likely discarded": "discarded"}
+    out["agree"] = [match[v] == m for v, m in zip(out["verdict"], out["measured"])]
+    return out
