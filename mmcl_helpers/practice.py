@@ -24,6 +24,7 @@ the *direct* recovery, the part of the score those factors do not already explai
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -314,7 +315,9 @@ def calibrate_thresholds(mention_curve: pd.DataFrame, error_curve: pd.DataFrame)
         mention rate from which every point is learned (score ≥ 0.8), ``discard_mention_rate``
         the highest rate up to which every point is discarded (≤ 0.2); ``max_error_rate`` and
         ``discard_error_rate`` likewise along the error curve. Where no point is learned (or
-        discarded) the threshold falls back to the extreme (1.0 or 0.0 for mentions).
+        discarded) the threshold falls back to the extreme (1.0 or 0.0 for mentions); where a
+        curve cannot separate the two at all, that axis keeps the defaults of
+        :class:`~mmcl_helpers.audit.AuditThresholds` and a warning says so.
     """
     def lowest_from(x: np.ndarray, ok: np.ndarray, default: float) -> float:
         order = np.argsort(x)
@@ -337,6 +340,19 @@ def calibrate_thresholds(mention_curve: pd.DataFrame, error_curve: pd.DataFrame)
     # Along the error axis "learned" holds for low rates and "discarded" for high ones.
     max_error = highest_until(e_x, e_s >= LEARNED_BAR, 0.0)
     discard_error = lowest_from(e_x, e_s <= DISCARDED_BAR, 1.0)
+    default = AuditThresholds()
+    # A curve that never reaches the learned bar (an under-trained model) cannot place both
+    # thresholds of its axis; keep the defaults for that axis and say so.
+    if not discard_mention < min_mention:
+        warnings.warn(f"the mention curve does not separate learned from discarded (scores "
+                      f"{np.round(m_s, 2).tolist()}); keeping the default mention thresholds.",
+                      stacklevel=2)
+        min_mention, discard_mention = default.min_mention_rate, default.discard_mention_rate
+    if not max_error < discard_error:
+        warnings.warn(f"the error curve does not separate learned from discarded (scores "
+                      f"{np.round(e_s, 2).tolist()}); keeping the default error thresholds.",
+                      stacklevel=2)
+        max_error, discard_error = default.max_error_rate, default.discard_error_rate
     return AuditThresholds(min_mention_rate=min_mention, max_error_rate=max_error,
                            discard_mention_rate=discard_mention, discard_error_rate=discard_error)
 

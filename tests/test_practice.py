@@ -110,6 +110,13 @@ def test_calibrate_thresholds_reads_the_curves():
     # A dip breaks "every point from here on": the learned threshold moves up past it.
     mention.loc[4, "score_mean"] = 0.7
     assert calibrate_thresholds(mention, error).min_mention_rate == 1.0
+    # An under-trained model learns nothing: that axis keeps the defaults, with a warning.
+    mention["score_mean"] = 0.05
+    with pytest.warns(UserWarning, match="mention curve does not separate"):
+        t = calibrate_thresholds(mention, error)
+    assert (t.min_mention_rate, t.discard_mention_rate) == (AuditThresholds().min_mention_rate,
+                                                            AuditThresholds().discard_mention_rate)
+    assert t.discard_error_rate == 0.5
 
 
 def test_policy_study_runs_and_scores(tmp_path):
