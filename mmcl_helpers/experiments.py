@@ -8,9 +8,11 @@ row per (seed, setting, encoder, factor, probe).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -33,10 +35,44 @@ __all__ = [
     "theorem_pattern",
     "score_grid",
     "EVAL_SEED_OFFSET",
+    "TRAINING_VERSION",
+    "training_cache_path",
 ]
 
 # The evaluation samples use their own seed, so that probes never see training batches.
 EVAL_SEED_OFFSET = 10_000
+# Part of every cache key: bump it whenever a change to the code alters what training produces.
+TRAINING_VERSION = 1
+
+
+def _cache_enabled(cache: bool | None) -> bool:
+    if cache is not None:
+        return cache
+    return os.environ.get("MMCL_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def training_cache_path(
+    settings: Sequence[CaptionBias], dependent: bool, n_image: int, n_text: int, profile: Profile,
+    seed: int, encoding_sizes: list[int] | None, device: str,
+) -> Path:
+    """Where :func:`run_numerical` keeps the encoders trained for exactly these inputs.
+
+    The file name hashes every input of training (settings, latent model, profile, seed, encoding
+    sizes, device type, torch version and :data:`TRAINING_VERSION`), so a changed input never
+    reads a stale model. The folder is ``$MMCL_CACHE_DIR`` (default ``~/.cache/mmcl_helpers``)
+    ``/numerical``.
+    """
+    from .datasets.scenes import default_cache_dir
+
+    payload = json.dumps({
+        "version": TRAINING_VERSION, "torch": torch.__version__,
+        "settings": [[sorted(b.selected), sorted(b.perturbed), b.p_perturb, b.n_semantic]
+                     for b in settings],
+        "dependent": dependent, "n_image": n_image, "n_text": n_text, "profile": asdict(profile),
+        "seed": seed, "encoding_sizes": encoding_sizes, "device": torch.device(device).type,
+    }, sort_keys=True)
+    key = hashlib.sha256(payload.encode()).hexdigest()[:20]
+    return default_cache_dir() / "numerical" / f"mmcl-{key}.pt"
 
 
 def factor_names(n_semantic: int) -> list[str]:
@@ -192,6 +228,7 @@ def run_numerical(
     device: str | None = None,
     progress: bool | None = None,
     probes: Sequence[str] = ("linear", "mlp"),
+    cache: bool | None = None,
 ) -> NumericalRun:
     """Train and probe MMCL for several bias settings of the numerical study.
 
@@ -205,9 +242,14 @@ def run_numerical(
         device: default CUDA when available.
         progress: show progress bars (default: on unless ``MMCL_PROGRESS=0``).
         probes: any of ``"linear"``, ``"mlp"``.
+        cache: reuse encoders trained earlier for exactly the same inputs, and keep newly trained
+            ones (:func:`training_cache_path`); default on unless ``MMCL_CACHE=0``. A later chapter
+            that needs the models of an earlier one (chapter 3 reuses chapter 2's selection
+            sweep) then costs no training. Probes always run afresh.
 
     Returns:
-        a :class:`NumericalRun`.
+        a :class:`NumericalRun`; ``config["from_cache"]`` says, per seed, whether the encoders
+        were loaded rather than trained.
     """
     settings = list(settings)
     if not settings:
@@ -219,11 +261,26 @@ def run_numerical(
         raise ValueError(f"unknown probe(s) {sorted(unknown)}; allowed: 'linear', 'mlp'.")
     device = device or default_device()
     seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
-    frames, trained, sims = [], [], []
+    frames, trained, sims, cached = [], [], [], []
     for seed in seed_list:
         model = LatentModel(n_semantic, n_image, n_text, dependent=dependent, seed=seed)
         sim = MultimodalSimulation(model, settings, seed=seed)
-        result = train_mmcl(sim, prof, seed, encoding_sizes, device, progress)
+        path = training_cache_path(settings, dependent, n_image, n_text, prof, seed, encoding_sizes,
+                                   device)
+        result = None
+        if _cache_enabled(cache) and path.exists():
+            try:
+                result = torch.load(path, map_location=device, weights_only=False)
+            except Exception:  # an unreadable cache file is retrained and overwritten
+                result = None
+        cached.append(result is not None)
+        if result is None:
+            result = train_mmcl(sim, prof, seed, encoding_sizes, device, progress)
+            if _cache_enabled(cache):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                torch.save(result, tmp)
+                os.replace(tmp, path)
         trained.append(result)
         sims.append(sim)
         frames.append(evaluate_run(sim, result, prof, seed, probes))
@@ -235,6 +292,7 @@ def run_numerical(
         "n_image": n_image,
         "n_text": n_text,
         "train_seconds": [round(r.seconds, 2) for r in trained],
+        "from_cache": cached,
     }
     config.pop("seed", None)
     return NumericalRun(pd.concat(frames, ignore_index=True), trained, config, sims)

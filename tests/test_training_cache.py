@@ -1,0 +1,56 @@
+"""run_numerical keeps trained encoders on disk and reuses them for exactly the same inputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mmcl_helpers.biases import CaptionBias
+from mmcl_helpers.experiments import run_numerical, training_cache_path
+from mmcl_helpers.profiles import get_profile
+
+PROFILE = get_profile("smoke").with_overrides(steps=20, probe_train=300, probe_test=300, probe_steps=10)
+SETTINGS = [CaptionBias({1, 2}, set(), 4), CaptionBias({1, 2, 3, 4}, {4}, 4, 0.75)]
+
+
+def _run(**kw):
+    return run_numerical(SETTINGS, n_image=2, n_text=2, profile=PROFILE, seeds=0, progress=False,
+                         device="cpu", probes=("linear",), **kw)
+
+
+def test_second_run_loads_the_same_encoders(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
+    first = _run()
+    assert first.config["from_cache"] == [False]
+    path = training_cache_path(SETTINGS, False, 2, 2, PROFILE, 0, None, "cpu")
+    assert path.exists() and path.parent == tmp_path / "numerical"
+    second = _run()
+    assert second.config["from_cache"] == [True]
+    pd.testing.assert_frame_equal(first.scores, second.scores)
+
+
+def test_any_changed_input_changes_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
+    base = training_cache_path(SETTINGS, False, 2, 2, PROFILE, 0, None, "cpu")
+    others = [
+        training_cache_path(SETTINGS[:1], False, 2, 2, PROFILE, 0, None, "cpu"),
+        training_cache_path(SETTINGS, True, 2, 2, PROFILE, 0, None, "cpu"),
+        training_cache_path(SETTINGS, False, 3, 2, PROFILE, 0, None, "cpu"),
+        training_cache_path(SETTINGS, False, 2, 2, PROFILE.with_overrides(steps=21), 0, None, "cpu"),
+        training_cache_path(SETTINGS, False, 2, 2, PROFILE, 1, None, "cpu"),
+        training_cache_path(SETTINGS, False, 2, 2, PROFILE, 0, [3, 3], "cpu"),
+    ]
+    assert len({base, *others}) == 1 + len(others)
+
+
+def test_cache_can_be_turned_off_and_survives_a_corrupt_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MMCL_CACHE", "0")
+    assert _run().config["from_cache"] == [False]
+    assert not (tmp_path / "numerical").exists()
+    monkeypatch.delenv("MMCL_CACHE")
+    path = training_cache_path(SETTINGS, False, 2, 2, PROFILE, 0, None, "cpu")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    run = _run()
+    assert run.config["from_cache"] == [False]
+    assert _run().config["from_cache"] == [True]  # the corrupt file was replaced
