@@ -103,6 +103,19 @@ def test_object_colour_changes_only_the_object():
     assert diff[:8, :8].max() == 0
 
 
+@pytest.mark.parametrize("factor", IMAGE_FACTORS)
+def test_image_specific_factors_change_only_the_object(factor):
+    # Each image-specific factor changes the picture, but only around the object in the centre
+    # cell: the corners, far from the object and its shadow, stay the same.
+    values = {"rotation": [0.0, 0.3], "scale": [0.0, 1.0], "jitter_x": [0.0, 1.0],
+              "jitter_y": [0.0, 1.0], "texture": [0.0, 0.5]}[factor]
+    img = render_scenes(_fixed(2, shape=3, **{factor: values})).astype(int)
+    diff = np.abs(img[0] - img[1]).sum(-1)
+    assert (diff > 20).sum() >= 10, factor
+    assert diff[:12, :12].max() == 0 and diff[-12:, -12:].max() == 0, factor
+    assert diff[:, :14].max() == 0 and diff[:, -14:].max() == 0, factor
+
+
 def test_causal_graph_statistics():
     lat = sample_scene_latents(20000, seed=1)
     assert set(np.unique(lat.shape)) == set(range(7))

@@ -1,0 +1,229 @@
+"""Image-text experiments: encoders, training, probing, sweeps on scenes and on a synthetic MPI3D file."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmcl_helpers.datasets import mpi3d
+from mmcl_helpers.datasets.captions import scene_captions, selection_settings
+from mmcl_helpers.datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS, render_scenes, sample_scene_latents
+from mmcl_helpers.image_encoders import ImageEncoder, TextEncoder, images_to_tensor
+from mmcl_helpers.image_text import (
+    IMAGE_TEXT_PROFILES,
+    FactorSpec,
+    compare_to_paper_figure,
+    encode_pairs,
+    image_text_checks,
+    image_text_settings,
+    image_text_table,
+    probe_representations,
+    run_mpi3d_sweeps,
+    run_scene_sweeps,
+    scene_encoding_size,
+    scene_score_grid,
+    train_pair_encoders,
+)
+from mmcl_helpers.paper import figure_values
+from mmcl_helpers.profiles import PROFILES
+from mmcl_helpers.training import NonFiniteLossError
+
+TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
+    n_train=96, n_probe_train=120, n_probe_test=120, steps=3, batch_size=32, widths=(4, 8, 8),
+    hidden=16, text_embed=8, text_channels=8, probe_steps=20, mpi3d_train=96,
+)
+COLUMNS = ["dataset", "sweep", "column", "setting", "selected", "perturbed", "encoder", "role", "factor",
+           "probe", "metric", "score", "seed"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    lat = sample_scene_latents(64, seed=0)
+    caps = scene_captions(lat, selection_settings()["{shape..y_pos}"], seed=0)
+    return lat, render_scenes(lat), caps
+
+
+def test_encoders_map_inputs_to_the_encoding_size():
+    torch.manual_seed(0)
+    img = torch.randint(0, 256, (5, 64, 64, 3), dtype=torch.uint8)
+    f_x = ImageEncoder(4, widths=(4, 8, 8), hidden=16).eval()
+    z = f_x(img)
+    assert z.shape == (5, 4) and torch.isfinite(z).all()
+    # uint8 channels-last and float channels-first input give the same encoding.
+    torch.testing.assert_close(f_x(img.permute(0, 3, 1, 2).float() / 255.0), z)
+    assert images_to_tensor(img).shape == (5, 3, 64, 64) and images_to_tensor(img).max() <= 1.0
+    f_t = TextEncoder(vocab_size=12, out_dim=4, embed=8, channels=8, hidden=16).eval()
+    tokens = torch.tensor([[2, 3, 4, 0, 0], [5, 6, 0, 0, 0], [0, 0, 0, 0, 0]])
+    zt = f_t(tokens)
+    assert zt.shape == (3, 4) and torch.isfinite(zt).all()
+    # Padding is ignored: more trailing padding does not change the encoding.
+    longer = torch.nn.functional.pad(tokens, (0, 4))
+    torch.testing.assert_close(f_t(longer), zt)
+    assert not torch.allclose(zt[0], zt[1])
+    with pytest.raises(ValueError, match="shape"):
+        f_x(img[0])
+
+
+def test_training_is_deterministic_and_learns(pairs):
+    _, images, caps = pairs
+    settings = TINY.with_overrides(steps=4)
+    a = train_pair_encoders(images, caps.text, 3, settings, seed=1, device="cpu", progress=False)
+    b = train_pair_encoders(images, caps.text, 3, settings, seed=1, device="cpu", progress=False)
+    c = train_pair_encoders(images, caps.text, 3, settings, seed=2, device="cpu", progress=False)
+    np.testing.assert_array_equal(a.history, b.history)
+    for p, q in zip(a.f_x.state_dict().values(), b.f_x.state_dict().values()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert not np.array_equal(a.history, c.history)
+    assert a.history.shape == (4,) and np.isfinite(a.history).all()
+    zx, zt = encode_pairs(a, images, caps.text)
+    assert zx.shape == zt.shape == (len(images), 3)
+    # A longer run on the same pairs lowers the loss.
+    longer = train_pair_encoders(images, caps.text, 3, settings.with_overrides(steps=40, lr=3e-3),
+                                 seed=1, device="cpu", progress=False)
+    assert longer.history[-5:].mean() < longer.history[:5].mean() - 0.2
+
+
+def test_a_diverging_run_raises_non_finite_loss(pairs):
+    _, images, caps = pairs
+    with pytest.raises(NonFiniteLossError, match="learning rate"):
+        train_pair_encoders(images, caps.text, 3, TINY.with_overrides(lr=float("inf"), warmup=0.0),
+                            seed=0, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="caption per image"):
+        train_pair_encoders(images, caps.text[:-1], 3, TINY, device="cpu", progress=False)
+
+
+def test_probes_score_known_structure():
+    rng = np.random.default_rng(0)
+    n = 400
+    label = rng.integers(0, 3, 2 * n)
+    value = rng.random(2 * n)
+    noise = rng.random(2 * n)
+    # A representation holding the label and the value, and one holding only noise.
+    good = torch.tensor(np.stack([label, value, rng.normal(size=2 * n) * 0.01], 1), dtype=torch.float32)
+    bad = torch.tensor(rng.normal(size=(2 * n, 2)), dtype=torch.float32)
+    reps = {("good", "x"): (good[:n], good[n:]), ("bad", "x"): (bad[:n], bad[n:])}
+    specs = [FactorSpec("label", label[:n], label[n:], 3), FactorSpec("value", value[:n], value[n:]),
+             FactorSpec("noise", noise[:n], noise[n:])]
+    df = probe_representations(reps, specs, probe_steps=300, seed=0).set_index(
+        ["key", "factor", "probe"])["score"]
+    for probe in ("mlp", "linear"):
+        assert df[("good", "label", probe)] > 0.95 and abs(df[("bad", "label", probe)]) < 0.2
+        assert df[("good", "value", probe)] > 0.9 and df[("bad", "value", probe)] < 0.1
+        assert df[("good", "noise", probe)] < 0.1
+
+
+def test_settings_follow_the_profiles():
+    assert set(IMAGE_TEXT_PROFILES) == set(PROFILES)
+    assert image_text_settings("cpu") is IMAGE_TEXT_PROFILES["cpu"]
+    assert image_text_settings().name == "smoke"  # conftest sets MMCL_PROFILE=smoke
+    table = image_text_table()
+    assert list(table.columns) == list(PROFILES) and "steps" in table.index
+    paper = IMAGE_TEXT_PROFILES["paper"]
+    assert (paper.tau, paper.lr, paper.steps, paper.batch_size) == (1.0, 1e-5, 100_000, 256)
+    sizes = [scene_encoding_size(b) for b in selection_settings().values()]
+    assert sizes == [3, 3, 4, 5, 5, 6, 7]
+
+
+@pytest.fixture(scope="module")
+def scene_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    return run_scene_sweeps(TINY, seed=0, device="cpu", progress=False,
+                            cache_dir=tmp_path_factory.mktemp("scenes"))
+
+
+def test_scene_sweeps_give_a_tidy_frame(scene_run):
+    df = scene_run.scores
+    assert list(df.columns) == COLUMNS
+    # 13 distinct settings: "everything selected" and "nothing perturbed" are one model.
+    assert len(scene_run.models) == 13 and scene_run.config["distinct_models"] == 13
+    for sweep in ("selection", "perturbation"):
+        part = df[df["sweep"] == sweep]
+        assert part["column"].nunique() == 7 and part["setting"].nunique() == 7
+        per_setting = part.groupby("setting").size()
+        # 12 factors x 2 encoders x 2 probes, plus the template from z_t (2 probes).
+        assert (per_setting == 12 * 2 * 2 + 2).all()
+    assert set(df["factor"]) == set(SEMANTIC_FACTORS) | set(IMAGE_FACTORS) | {"template"}
+    assert set(df.loc[df["factor"] == "template", "encoder"]) == {"t"}
+    mcc = df[df["metric"] == "MCC"]
+    assert set(mcc["factor"]) == {"shape", "x_pos", "y_pos", "template"}
+    assert mcc["score"].between(-1, 1).all()
+    assert df.loc[df["metric"] == "R2", "score"].between(0, 1).all()
+    keys = ["sweep", "setting", "factor"]
+    roles = df.drop_duplicates(keys).set_index(keys)["role"]
+    assert roles[("selection", "{shape}", "x_pos")] == "omitted"
+    assert roles[("selection", "{shape}", "shape")] == "unbiased"
+    assert roles[("perturbation", "{x_pos..b_color}", "x_pos")] == "perturbed"
+    assert roles[("perturbation", "∅", "rotation")] == "image-specific"
+    full = df[(df["sweep"] == "selection") & (df["setting"] == "{shape..b_color}")]
+    none = df[(df["sweep"] == "perturbation") & (df["setting"] == "∅")]
+    np.testing.assert_array_equal(full["score"].to_numpy(), none["score"].to_numpy())
+    assert scene_run.seconds["render"] >= 0 and scene_run.seconds["train"] > 0
+
+
+def test_grids_and_paper_comparison(scene_run):
+    grid = scene_score_grid(scene_run.scores, "selection", "x")
+    assert list(grid.columns) == list(selection_settings())
+    assert grid.index[0] == "rotation (R²)" and "shape (MCC)" in grid.index
+    assert "template (MCC)" in scene_score_grid(scene_run.scores, "perturbation", "t").index
+    cmp = compare_to_paper_figure(scene_run.scores, "fig6", profile="smoke")
+    assert len(cmp) == 2 * 8 * 7  # 2 panels x (7 semantics + m_x) x 7 columns
+    paper = figure_values("fig6").set_index(["panel", "factor", "column"])["value"]
+    row = cmp[(cmp["panel"] == "perturbation") & (cmp["factor"] == "s_pos") & (cmp["column"] == "c4")].iloc[0]
+    assert row["paper"] == paper[("perturbation", "s_pos", "c4")] and row["setting"] == "{color..b_color}"
+    np.testing.assert_allclose(cmp["difference"], cmp["ours"] - cmp["paper"])
+
+
+def test_checks_flag_each_bar():
+    good = {("a", "shape", "unbiased", "x"): 0.9, ("a", "x_pos", "omitted", "x"): 0.1,
+            ("a", "scale", "image-specific", "x"): 0.05, ("a", "template", "text-specific", "t"): 0.02}
+    assert image_text_checks(_scores_df(good))["met"].all()
+    for key, bad in [(("a", "shape", "unbiased", "x"), 0.7), (("a", "x_pos", "omitted", "x"), 0.3),
+                     (("a", "scale", "image-specific", "x"), 0.2),
+                     (("a", "template", "text-specific", "t"), 0.4)]:
+        checks = image_text_checks(_scores_df({**good, key: bad}))
+        assert (~checks["met"]).sum() == 1, key
+        assert checks.loc[~checks["met"], "worst"].iloc[0] == bad
+
+
+def _scores_df(cells):
+    return pd.DataFrame([dict(sweep="selection", setting=s, encoder=e, factor=f, role=r, probe="mlp",
+                              score=v, seed=0) for (s, f, r, e), v in cells.items()])
+
+
+SIZES = (4, 4, 2, 3, 3, 2, 2)  # 1,152 images, as in tests/test_mpi3d.py
+
+
+def test_mpi3d_runs_on_a_synthetic_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("MMCL_MPI3D_PATH", raising=False)
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path / "cache"))
+    n = int(np.prod(SIZES))
+    labels = mpi3d.mpi3d_factors(np.arange(n), SIZES)
+    # Each factor value paints its own patch, so the pictures depend on every factor.
+    images = np.zeros((n, 64, 64, 3), dtype=np.uint8)
+    for k in range(len(SIZES)):
+        images[:, 8 * k : 8 * k + 8, :, k % 3] = (labels[:, k, None, None] * 60 + 40).astype(np.uint8)
+    path = tmp_path / mpi3d.MPI3D_FILENAME
+    np.savez(path, images=images)
+    with pytest.raises(mpi3d.MPI3DNotFoundError, match="download_mpi3d"):
+        run_mpi3d_sweeps(tmp_path / "missing.npz", TINY, sizes=SIZES, device="cpu", progress=False)
+    run = run_mpi3d_sweeps(path, TINY, sweeps=("selection",), sizes=SIZES, device="cpu", progress=False)
+    df = run.scores
+    assert list(df.columns) == COLUMNS and set(df["dataset"]) == {"mpi3d"}
+    assert df["column"].nunique() == 5 and len(run.models) == 5
+    assert set(df["factor"]) == set(mpi3d.MPI3D_FACTORS) | {"template"}
+    assert (df["metric"] == "MCC").all() and df["score"].between(-1, 1).all()
+    assert set(df.loc[df["factor"].isin(["hori", "vert"]), "role"]) == {"image-specific"}
+    assert df.loc[(df["setting"] == "{color}") & (df["factor"] == "shape"), "role"].iloc[0] == "omitted"
+    # Encoding size: number of unbiased semantics, at least 3.
+    sizes = {label: s["encoding_size"] for label, s in run.config["sweeps"]["selection"].items()}
+    assert list(sizes.values()) == [3, 3, 3, 4, 5]
+    cmp = compare_to_paper_figure(df, "fig5", profile="smoke")
+    assert set(cmp["panel"]) == {"selection_zx"} and len(cmp) == 7 * 5
