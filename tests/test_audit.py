@@ -259,12 +259,22 @@ def test_find_mentions_rejects_non_text():
 # Verdicts
 
 
-def test_default_thresholds_are_the_provisional_values():
+def test_default_thresholds_come_from_chapter_6():
     t = AuditThresholds()
     assert (t.min_mention_rate, t.max_error_rate, t.discard_mention_rate, t.discard_error_rate) == (
-        0.9, 0.1, 0.1, 0.5
+        0.25, 0.5, 0.0, 0.6
     )
-    assert "chapter 6" in AuditThresholds.__doc__ and "PROVISIONAL" in AuditThresholds.__doc__
+    assert "chapter 6" in AuditThresholds.__doc__
+    # Under the defaults a column mentioned a quarter of the time is learned, a factor that every
+    # caption reports but resamples (2/3 wrong for three values) is discarded.
+    assert audit_verdict(0.26, 0.0) == LIKELY_LEARNED
+    assert audit_verdict(0.1, 0.0) == AT_RISK
+    assert audit_verdict(1.0, 0.667) == LIKELY_DISCARDED
+
+
+# Round thresholds for the boundary tests below (independent of the calibrated defaults).
+ROUND = AuditThresholds(min_mention_rate=0.9, max_error_rate=0.1, discard_mention_rate=0.1,
+                        discard_error_rate=0.5)
 
 
 @pytest.mark.parametrize(
@@ -282,7 +292,7 @@ def test_default_thresholds_are_the_provisional_values():
     ],
 )
 def test_verdict_at_the_threshold_boundaries(mention, error, expected):
-    assert audit_verdict(mention, error) == expected
+    assert audit_verdict(mention, error, ROUND) == expected
 
 
 def _ten_rows(n_mentions, n_wrong):
@@ -304,7 +314,7 @@ def _ten_rows(n_mentions, n_wrong):
     ],
 )
 def test_audit_verdicts_at_the_boundaries_on_ten_captions(n_mentions, n_wrong, expected):
-    assert _audit_one(_ten_rows(n_mentions, n_wrong))["verdict"] == expected
+    assert _audit_one(_ten_rows(n_mentions, n_wrong), thresholds=ROUND)["verdict"] == expected
 
 
 def test_custom_thresholds():
@@ -320,7 +330,7 @@ def test_custom_thresholds():
         (dict(max_error_rate=-0.1), r"max_error_rate must be"),
         (dict(discard_error_rate="0.5"), r"discard_error_rate must be"),
         (dict(discard_mention_rate=0.9), r"discard_mention_rate \(0.9\) must be below min_mention_rate"),
-        (dict(max_error_rate=0.5), r"max_error_rate \(0.5\) must be below discard_error_rate"),
+        (dict(max_error_rate=0.6), r"max_error_rate \(0.6\) must be below discard_error_rate"),
     ],
 )
 def test_invalid_thresholds(kwargs, pattern):
@@ -457,4 +467,7 @@ def test_partial_perturbation_gives_an_intermediate_error_rate():
     out = audit_captions(scene_audit_frame(LAT, cap), scene_vocabulary())
     # Wrong only when resampled (p = 0.3) and the resample differs (2 / 3): about 0.2.
     assert out.loc["x_pos", "error_rate"] == pytest.approx(0.3 * 2 / 3, abs=0.06)
-    assert out.loc["x_pos", "verdict"] == AT_RISK
+    # Chapter 6 found a factor still learned with half its mentions wrong: the default says so.
+    assert out.loc["x_pos", "verdict"] == LIKELY_LEARNED
+    assert audit_captions(scene_audit_frame(LAT, cap), scene_vocabulary(),
+                          thresholds=ROUND).loc["x_pos", "verdict"] == AT_RISK
