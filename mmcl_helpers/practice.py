@@ -124,10 +124,6 @@ class PolicyStudy:
         return grid[list(self.policies)]
 
 
-def _labels(lat: SceneLatents, names: Sequence[str]) -> np.ndarray:
-    return np.stack([getattr(lat, n).astype(np.float64) for n in names], axis=1)
-
-
 def _one_hot_truth(lat: SceneLatents, names: Sequence[str]) -> torch.Tensor:
     """The true values of some factors as probe inputs (discrete ones one-hot)."""
     cols = []
