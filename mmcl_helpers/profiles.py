@@ -62,6 +62,9 @@ class Profile:
         probe_steps: Adam steps of the MLP probe.
         seeds: independent seeds per setting.
         dependent_stride: run every k-th column of the dependent-semantics sweeps (1 = all).
+        compile: compile the encoders and the loss with ``torch.compile`` (fuses the many small
+            element-wise operations that dominate a CPU step; ``benchmarks/`` measures the
+            gain). Falls back to plain eager mode, with a warning, where compiling fails.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Profile:
     probe_steps: int
     seeds: int
     dependent_stride: int
+    compile: bool = False
 
     def with_overrides(self, **changes) -> Profile:
         """A copy with some fields replaced (``None`` values are ignored)."""
@@ -97,9 +101,10 @@ PROFILES: dict[str, Profile] = {
         Profile("smoke", steps=150, batch_size=256, encoder="compact", hidden=64, depth=2,
                 lr=3e-3, warmup=0.1, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
                 probe_train=2000, probe_test=2000, probe_steps=150, seeds=1, dependent_stride=3),
-        Profile("cpu", steps=8000, batch_size=512, encoder="compact", hidden=96, depth=3,
+        Profile("cpu", steps=16000, batch_size=512, encoder="compact", hidden=96, depth=3,
                 lr=6e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
-                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=2),
+                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=2,
+                compile=True),
         Profile("gpu", steps=15000, batch_size=2048, encoder="compact", hidden=256, depth=4,
                 lr=2e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
                 probe_train=50000, probe_test=20000, probe_steps=3000, seeds=3, dependent_stride=1),

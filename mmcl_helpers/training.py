@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +34,7 @@ __all__ = [
     "build_encoders",
     "lr_lambda",
     "show_progress",
+    "compiled_or_eager",
 ]
 
 
@@ -133,6 +136,45 @@ def _per_member_clip(params: list[nn.Parameter], max_norm: float) -> None:
         g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
 
 
+def _adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
+    # The fused kernel updates every parameter in one pass (CPU support arrived in torch 2.4);
+    # older versions fall back to the default implementation.
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+def compiled_or_eager(fn: Callable) -> Callable:
+    """``torch.compile(fn)``, falling back to ``fn`` itself (with a warning) if compiling fails.
+
+    Compiling happens on the first call, so that is where a missing C++ compiler or an
+    unsupported platform shows up; the fallback computes the same function, only more slowly.
+    """
+    compiled = torch.compile(fn, dynamic=False)
+    chosen: list[Callable] = []
+
+    def call(*args):
+        if not chosen:
+            try:
+                out = compiled(*args)
+            except Exception as err:  # noqa: BLE001 - any compiler failure means "run eagerly"
+                warnings.warn(
+                    f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); training "
+                    "continues in eager mode (same model, slower). Set compile=False in the "
+                    "profile to skip the attempt.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                chosen.append(fn)
+                return fn(*args)
+            chosen.append(compiled)
+            return out
+        return chosen[0](*args)
+
+    return call
+
+
 def train_mmcl(
     sim: MultimodalSimulation,
     profile: Profile,
@@ -189,18 +231,21 @@ def train_mmcl(
     for gi, group in enumerate(groups):
         fx, ft = f_x[gi].train(), f_t[gi].train()
         params = list(fx.parameters()) + list(ft.parameters())
-        opt = torch.optim.Adam(params, lr=profile.lr)
+        opt = _adam(params, profile.lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: lr_lambda(s, profile.steps, profile.warmup)
         )
         t_width = ft.in_mask.shape[-1]
+
+        def pair_losses(x: torch.Tensor, t: torch.Tensor, fx=fx, ft=ft) -> torch.Tensor:
+            return info_nce(fx(x), ft(t), profile.similarity, profile.tau)
+
+        loss_fn = compiled_or_eager(pair_losses) if profile.compile else pair_losses
         desc = "MMCL" if len(groups) == 1 else f"MMCL {biases[group[0]].label}"
         bar = tqdm(range(profile.steps), desc=desc, disable=not progress, mininterval=1.0)
         for step in bar:
             batch = sim.sample(profile.batch_size, gen)
-            z_x = fx(batch.x)
-            z_t = ft(batch.t[group][:, :, :t_width])
-            losses = info_nce(z_x, z_t, profile.similarity, profile.tau)
+            losses = loss_fn(batch.x, batch.t[group][:, :, :t_width])
             if not torch.isfinite(losses).all():
                 bad = [biases[group[i]].label for i in torch.nonzero(~torch.isfinite(losses))[:, 0]]
                 raise NonFiniteLossError(

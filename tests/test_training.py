@@ -80,3 +80,29 @@ def test_scores_table_is_tidy():
     assert roles == {"s1": "unbiased", "s2": "perturbed", "s3": "omitted",
                      "mx": "image-specific", "mt": "text-specific"}
     assert run.table().shape == (5, 1)
+
+
+def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
+    from mmcl_helpers import training
+
+    def broken_compile(fn, **kwargs):
+        def fail(*args):
+            raise RuntimeError("no C++ compiler found")
+
+        return fail
+
+    monkeypatch.setattr(training.torch, "compile", broken_compile)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found.*eager mode"):
+        fn = training.compiled_or_eager(lambda a: a * 2)
+        assert fn(torch.ones(2)).tolist() == [2.0, 2.0]
+    assert fn(torch.ones(1)).tolist() == [2.0]  # later calls go straight to eager, silently
+
+
+def test_compiled_training_follows_eager_training():
+    # torch.compile fuses operations, so floating-point sums may round differently; the model
+    # and its loss curve must otherwise be the same.
+    prof = TINY.with_overrides(steps=30)
+    eager = train_mmcl(_sim(), prof, seed=0, device="cpu", progress=False)
+    compiled = train_mmcl(_sim(), prof.with_overrides(compile=True), seed=0, device="cpu",
+                          progress=False)
+    np.testing.assert_allclose(compiled.history, eager.history, rtol=1e-3, atol=1e-3)
