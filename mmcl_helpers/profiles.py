@@ -103,7 +103,7 @@ PROFILES: dict[str, Profile] = {
                 probe_train=2000, probe_test=2000, probe_steps=150, seeds=1, dependent_stride=3),
         Profile("cpu", steps=16000, batch_size=512, encoder="compact", hidden=96, depth=3,
                 lr=6e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
-                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=2,
+                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=3,
                 compile=True),
         Profile("gpu", steps=15000, batch_size=2048, encoder="compact", hidden=256, depth=4,
                 lr=2e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
