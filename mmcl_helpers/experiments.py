@@ -33,6 +33,7 @@ __all__ = [
     "selection_sweep",
     "perturbation_sweep",
     "theorem_pattern",
+    "with_theory",
     "score_grid",
     "EVAL_SEED_OFFSET",
     "TRAINING_VERSION",
@@ -311,4 +312,35 @@ def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:
         df.groupby(["encoder", "role"])["r2"].agg(cells="size", min="min", max="max").reset_index()
     )
     out["theory"] = out["role"].map(lambda r: 1.0 if r == "unbiased" else 0.0)
+    return out
+
+
+def with_theory(run: NumericalRun) -> pd.DataFrame:
+    """``run.scores`` with a ``theory`` column: the R^2 Theorem 4.1 predicts for each cell.
+
+    An encoder that keeps exactly the unbiased semantics predicts an unbiased factor with R^2 1,
+    ``m_x`` and ``m_t`` with 0, and an omitted or perturbed factor as well as the unbiased block
+    explains it (:meth:`~mmcl_helpers.latents.LatentModel.explained_r2`): 0 for independent
+    semantics, the partial value of the seed's Wishart covariance for dependent ones.
+    """
+    seeds = list(run.config.get("seeds", []))
+    if len(seeds) != len(run.simulations):
+        raise ValueError("this run does not carry one simulation per seed; re-run run_numerical.")
+    sims = dict(zip(seeds, run.simulations))
+    cache: dict[tuple[int, int, str], float] = {}
+
+    def predicted(seed: int, member: int, factor: str) -> float:
+        key = (seed, member, factor)
+        if key not in cache:
+            if factor in ("mx", "mt"):
+                cache[key] = 0.0
+            else:
+                sim = sims[seed]
+                unbiased = sim.biases[member].unbiased
+                cache[key] = sim.model.explained_r2(int(factor[1:]), unbiased)
+        return cache[key]
+
+    out = run.scores.copy()
+    out["theory"] = [predicted(int(s), int(m), f)
+                     for s, m, f in zip(out["seed"], out["member"], out["factor"])]
     return out

@@ -8,6 +8,7 @@ sees the selected semantics, some of them perturbed by additive Gaussian noise (
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,37 @@ class LatentModel:
     def covariances(self) -> dict[str, np.ndarray]:
         """The four covariance matrices, keyed ``s``, ``m_x``, ``m_t``, ``eps``."""
         return {"s": self.cov_s, "m_x": self.cov_mx, "m_t": self.cov_mt, "eps": self.cov_eps}
+
+    def explained_r2(self, target: int, given: Iterable[int]) -> float:
+        """R^2 of the best prediction of semantic ``target`` from the semantics ``given``.
+
+        The semantics are jointly Gaussian, so the best predictor of ``s_target`` from any function
+        of ``s_given`` is the linear regression on ``s_given``, and its R^2 is
+        ``Sigma[t, g] Sigma[g, g]^-1 Sigma[g, t] / Sigma[t, t]``. An encoder that keeps exactly
+        the unbiased block (Theorem 4.1) therefore predicts an omitted or perturbed factor with
+        this R^2: 0 for independent semantics, partial for dependent ones.
+
+        Args:
+            target: 1-based index of the factor to predict.
+            given: 1-based indices of the factors the representation holds (may be empty).
+
+        Returns:
+            a number in [0, 1] (1 when ``target`` is among ``given``).
+        """
+        n = self.n_semantic
+        g = sorted({int(i) for i in given})
+        bad = [i for i in [int(target), *g] if not 1 <= i <= n]
+        if bad:
+            raise ValueError(f"semantic indices must lie in 1..{n}; got {bad}.")
+        if target in g:
+            return 1.0
+        if not g:
+            return 0.0
+        t, idx = int(target) - 1, [i - 1 for i in g]
+        cov = self.cov_s
+        c = cov[t, idx]
+        explained = float(c @ np.linalg.solve(cov[np.ix_(idx, idx)], c))
+        return min(1.0, max(0.0, explained / float(cov[t, t])))
 
     def _gaussian(self, key: str, n: int, generator: torch.Generator) -> torch.Tensor:
         device = generator.device

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["score_heatmap", "sweep_figure", "correlation_heatmap"]
+__all__ = ["score_heatmap", "sweep_figure", "correlation_heatmap", "theory_scatter"]
 
 
 def score_heatmap(
@@ -86,4 +86,32 @@ def correlation_heatmap(
         annot=annotate, fmt=".1f", annot_kws={"size": 6}, cbar_kws={"label": "correlation"},
     )
     ax.set_title(title)
+    return ax
+
+
+def theory_scatter(
+    table: pd.DataFrame,
+    ax: plt.Axes | None = None,
+    title: str = "",
+    hue: str = "setting",
+) -> plt.Axes:
+    """Measured R^2 against the R^2 the theorem predicts, one point per cell, with the diagonal.
+
+    Args:
+        table: rows with columns ``theory`` and ``r2`` (see
+            :func:`~mmcl_helpers.experiments.with_theory`) and the column named by ``hue``.
+        ax: axes to draw on (a new figure by default).
+        title: axes title.
+        hue: column that colours the points.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls="--", label="measured = predicted")
+    sns.scatterplot(data=table, x="theory", y="r2", hue=hue, ax=ax, s=45)
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("R² the unbiased block explains (theorem)")
+    ax.set_ylabel("R² measured from ẑ_x")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
     return ax

@@ -100,3 +100,26 @@ def test_simulation_captions_depend_only_on_selected_semantics(gen):
 def test_simulation_rejects_mismatched_settings():
     with pytest.raises(ValueError, match="semantics"):
         MultimodalSimulation(LatentModel(n_semantic=4), [CaptionBias({1}, n_semantic=5)])
+
+
+def test_explained_r2_matches_a_regression_on_samples(gen):
+    from sklearn.linear_model import LinearRegression
+
+    model = LatentModel(dependent=True, seed=3)
+    s = model.sample(100_000, gen).s.numpy()
+    for target, given in ((9, [8, 10]), (1, [5, 6, 7, 8, 9, 10]), (4, [2])):
+        cols = [g - 1 for g in given]
+        fit = LinearRegression().fit(s[:, cols], s[:, target - 1])
+        sampled = fit.score(s[:, cols], s[:, target - 1])
+        assert abs(model.explained_r2(target, given) - sampled) < 0.01
+    # A factor the representation holds is predicted perfectly, nothing predicts from nothing,
+    # and independent semantics predict nothing about each other.
+    assert model.explained_r2(3, [1, 3]) == 1.0
+    assert model.explained_r2(3, []) == 0.0
+    assert LatentModel(dependent=False).explained_r2(2, [1, 3, 4]) == 0.0
+
+
+@pytest.mark.parametrize("target, given", [(0, [1]), (11, [1]), (2, [1, 12]), (2, [-1])])
+def test_explained_r2_rejects_indices_outside_the_semantics(target, given):
+    with pytest.raises(ValueError, match="1..10"):
+        LatentModel().explained_r2(target, given)

@@ -54,3 +54,21 @@ def test_cache_can_be_turned_off_and_survives_a_corrupt_file(tmp_path, monkeypat
     run = _run()
     assert run.config["from_cache"] == [False]
     assert _run().config["from_cache"] == [True]  # the corrupt file was replaced
+
+
+def test_with_theory_predicts_each_cell_from_the_unbiased_block(tmp_path, monkeypatch):
+    from mmcl_helpers.experiments import with_theory
+
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
+    run = run_numerical(SETTINGS, dependent=True, n_image=2, n_text=2, profile=PROFILE, seeds=0,
+                        progress=False, device="cpu", probes=("linear",))
+    table = with_theory(run)
+    assert len(table) == len(run.scores)
+    by_role = table.groupby("role")["theory"]
+    assert (by_role.get_group("unbiased") == 1.0).all()
+    assert (table.loc[table["factor"].isin(["mx", "mt"]), "theory"] == 0.0).all()
+    # Setting 2 selects s1..s4 and perturbs s4: s4 is predicted from s1..s3 alone.
+    model = run.simulations[0].model
+    cell = table.query("member == 1 and factor == 's4'")["theory"].unique()
+    assert cell.tolist() == [model.explained_r2(4, [1, 2, 3])]
+    assert 0.0 < cell[0] < 1.0
