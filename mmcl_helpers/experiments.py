@@ -304,8 +304,10 @@ def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:
 
     Returns:
         one row per (encoder, role) with the number of cells, the minimum and the maximum
-        score over all settings and seeds, and what the theorem predicts (1 for unbiased
-        semantics, 0 for everything else).
+        score over all settings and seeds, and what the theorem predicts for independent
+        semantics (1 for unbiased semantics, 0 for everything else). With dependent semantics a
+        discarded factor keeps the part its correlates explain; :func:`with_theory` gives that
+        prediction per cell.
     """
     df = scores[scores["probe"] == probe]
     out = (
