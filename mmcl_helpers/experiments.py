@@ -329,20 +329,10 @@ def with_theory(run: NumericalRun) -> pd.DataFrame:
     if len(seeds) != len(run.simulations):
         raise ValueError("this run does not carry one simulation per seed; re-run run_numerical.")
     sims = dict(zip(seeds, run.simulations))
-    cache: dict[tuple[int, int, str], float] = {}
-
-    def predicted(seed: int, member: int, factor: str) -> float:
-        key = (seed, member, factor)
-        if key not in cache:
-            if factor in ("mx", "mt"):
-                cache[key] = 0.0
-            else:
-                sim = sims[seed]
-                unbiased = sim.biases[member].unbiased
-                cache[key] = sim.model.explained_r2(int(factor[1:]), unbiased)
-        return cache[key]
-
-    out = run.scores.copy()
-    out["theory"] = [predicted(int(s), int(m), f)
-                     for s, m, f in zip(out["seed"], out["member"], out["factor"])]
-    return out
+    cells = run.scores[["seed", "member", "factor"]].drop_duplicates()
+    cells["theory"] = [
+        0.0 if f in ("mx", "mt")
+        else sims[s].model.explained_r2(int(f[1:]), sims[s].biases[m].unbiased)
+        for s, m, f in zip(cells["seed"], cells["member"], cells["factor"])
+    ]
+    return run.scores.merge(cells, on=["seed", "member", "factor"], how="left")

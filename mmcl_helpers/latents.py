@@ -122,11 +122,13 @@ class LatentModel:
             return 1.0
         if not g:
             return 0.0
-        t, idx = int(target) - 1, [i - 1 for i in g]
-        cov = self.cov_s
-        c = cov[t, idx]
-        explained = float(c @ np.linalg.solve(cov[np.ix_(idx, idx)], c))
-        return min(1.0, max(0.0, explained / float(cov[t, t])))
+        # Local import: identifiability builds on this module (through simulation).
+        from .identifiability import gaussian_conditional
+
+        order = [i - 1 for i in g] + [int(target) - 1]
+        _, residual = gaussian_conditional(self.cov_s[np.ix_(order, order)], len(g))
+        # Guard against round-off only: the exact value lies in [0, 1].
+        return min(1.0, max(0.0, 1.0 - residual / float(self.cov_s[order[-1], order[-1]])))
 
     def _gaussian(self, key: str, n: int, generator: torch.Generator) -> torch.Tensor:
         device = generator.device
