@@ -72,6 +72,25 @@ def test_position_moves_the_object():
     assert red[1, 44:, 44:].sum() > 50 and red[1, :20, :20].sum() == 0
 
 
+def test_largest_object_in_a_corner_cell_stays_inside_the_frame():
+    # Every shape at full scale, pushed as far out as jitter allows, at all four corner cells and
+    # every rotation step: no object pixel may touch the image border, or the picture would lose
+    # part of the silhouette that the caption names.
+    rows = []
+    for shape in range(len(SHAPE_NAMES)):
+        for (x, y, j) in ((0, 0, 0.0), (2, 0, 1.0), (0, 2, 0.0), (2, 2, 1.0)):
+            for rot in np.linspace(0.0, 1.0, 12, endpoint=False):
+                rows.append((shape, x, y, j, rot))
+    shape, x, y, j, rot = (np.array(c) for c in zip(*rows))
+    lat = _fixed(len(rows), shape=shape, x_pos=x, y_pos=y, jitter_x=j, jitter_y=j, rotation=rot,
+                 scale=1.0, color=0.0, b_color=1.0)
+    img = render_scenes(lat).astype(int)
+    red = (img[..., 0] - img[..., 2]) > 80  # object pixels (red object, violet background)
+    assert red.sum(axis=(1, 2)).min() > 200  # even the thin star covers 200+ pixels
+    border = red[:, 0, :] | red[:, -1, :] | red[:, :, 0] | red[:, :, -1]
+    assert not border.any()
+
+
 def test_background_hue_changes_corner_pixels():
     img = render_scenes(_fixed(2, b_color=[0.0, 0.6], s_pos=0.5)).astype(int)
     corners = [(slice(0, 4), slice(0, 4)), (slice(-4, None), slice(0, 4))]
