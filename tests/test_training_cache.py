@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from mmcl_helpers.biases import CaptionBias
 from mmcl_helpers.experiments import run_numerical, training_cache_path
@@ -72,3 +74,28 @@ def test_with_theory_predicts_each_cell_from_the_unbiased_block(tmp_path, monkey
     cell = table.query("member == 1 and factor == 's4'")["theory"].unique()
     assert cell.tolist() == [model.explained_r2(4, [1, 2, 3])]
     assert 0.0 < cell[0] < 1.0
+
+
+def test_recovery_by_variance_lists_unbiased_factors_with_their_variance(tmp_path, monkeypatch):
+    from mmcl_helpers.experiments import recovery_by_variance
+
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
+    run = run_numerical(SETTINGS, dependent=True, n_image=2, n_text=2, profile=PROFILE, seeds=0,
+                        progress=False, device="cpu", probes=("linear",))
+    table, rho = recovery_by_variance(run, member=1, probe="linear")
+    model = run.simulations[0].model
+    unbiased = sorted(run.simulations[0].biases[1].unbiased)
+    assert sorted(table["factor"]) == sorted(f"s{i}" for i in unbiased)
+    assert table["variance"].is_monotonic_increasing
+    for _, row in table.iterrows():
+        i = int(row["factor"][1:])
+        assert row["variance"] == pytest.approx(model.cov_s[i - 1, i - 1])
+        expected = run.scores.query(
+            "member == 1 and encoder == 'x' and probe == 'linear' and factor == @row.factor"
+        )["r2"].mean()
+        assert row["r2"] == pytest.approx(expected)
+    assert len(unbiased) == 3 and -1.0 <= rho <= 1.0
+    # Two unbiased factors give no meaningful rank correlation.
+    assert np.isnan(recovery_by_variance(run, member=0, probe="linear")[1])
+    with pytest.raises(ValueError, match="member must lie in 0..1"):
+        recovery_by_variance(run, member=2)
