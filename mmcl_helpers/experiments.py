@@ -318,6 +318,13 @@ def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:
     return out
 
 
+def _simulations_by_seed(run: NumericalRun) -> dict[int, MultimodalSimulation]:
+    seeds = list(run.config.get("seeds", []))
+    if len(seeds) != len(run.simulations):
+        raise ValueError("this run does not carry one simulation per seed; re-run run_numerical.")
+    return dict(zip(seeds, run.simulations))
+
+
 def with_theory(run: NumericalRun) -> pd.DataFrame:
     """``run.scores`` with a ``theory`` column: the R^2 Theorem 4.1 predicts for each cell.
 
@@ -326,10 +333,7 @@ def with_theory(run: NumericalRun) -> pd.DataFrame:
     explains it (:meth:`~mmcl_helpers.latents.LatentModel.explained_r2`): 0 for independent
     semantics, the partial value of the seed's Wishart covariance for dependent ones.
     """
-    seeds = list(run.config.get("seeds", []))
-    if len(seeds) != len(run.simulations):
-        raise ValueError("this run does not carry one simulation per seed; re-run run_numerical.")
-    sims = dict(zip(seeds, run.simulations))
+    sims = _simulations_by_seed(run)
     cells = run.scores[["seed", "member", "factor"]].drop_duplicates()
     cells["theory"] = [
         0.0 if f in ("mx", "mt")
@@ -361,15 +365,13 @@ def recovery_by_variance(
     """
     from scipy.stats import spearmanr
 
-    seeds = list(run.config.get("seeds", []))
-    if len(seeds) != len(run.simulations):
-        raise ValueError("this run does not carry one simulation per seed; re-run run_numerical.")
+    sims = _simulations_by_seed(run)
     if not 0 <= member < len(run.simulations[0].biases):
         raise ValueError(
             f"member must lie in 0..{len(run.simulations[0].biases) - 1}, got {member!r}."
         )
     frames, rhos = [], []
-    for seed, sim in zip(seeds, run.simulations):
+    for seed, sim in sims.items():
         unbiased = sorted(sim.biases[member].unbiased)
         names = [f"s{i}" for i in unbiased]
         cells = run.scores.query(

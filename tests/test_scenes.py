@@ -78,11 +78,12 @@ def test_largest_object_in_a_corner_cell_stays_inside_the_frame():
     # part of the silhouette that the caption names.
     rows = []
     for shape in range(len(SHAPE_NAMES)):
-        for (x, y, j) in ((0, 0, 0.0), (2, 0, 1.0), (0, 2, 0.0), (2, 2, 1.0)):
+        # (column, row, jitter_x, jitter_y): each corner cell, jittered towards its two borders.
+        for (x, y, jx, jy) in ((0, 0, 0.0, 0.0), (2, 0, 1.0, 0.0), (0, 2, 0.0, 1.0), (2, 2, 1.0, 1.0)):
             for rot in np.linspace(0.0, 1.0, 12, endpoint=False):
-                rows.append((shape, x, y, j, rot))
-    shape, x, y, j, rot = (np.array(c) for c in zip(*rows))
-    lat = _fixed(len(rows), shape=shape, x_pos=x, y_pos=y, jitter_x=j, jitter_y=j, rotation=rot,
+                rows.append((shape, x, y, jx, jy, rot))
+    shape, x, y, jx, jy, rot = (np.array(c) for c in zip(*rows))
+    lat = _fixed(len(rows), shape=shape, x_pos=x, y_pos=y, jitter_x=jx, jitter_y=jy, rotation=rot,
                  scale=1.0, color=0.0, b_color=1.0)
     img = render_scenes(lat).astype(int)
     red = (img[..., 0] - img[..., 2]) > 80  # object pixels (red object, violet background)

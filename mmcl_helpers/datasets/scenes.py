@@ -79,7 +79,7 @@ RENDER_VERSION = 2
 _GRID = (0.28, 0.5, 0.72)  # centres of the 3x3 grid cells (large objects stay inside the frame)
 # Object radius for scale = 0 and scale = 1: 11 to 14 pixels at 64x64. Version 1 drew objects of
 # 8 to 10.5 pixels; at that size the cpu-profile encoder told the silhouettes apart far less
-# reliably (shape MCC 0.32 against 0.54 with four factors captioned), so the shape result
+# reliably (shape MCC about 0.3 against about 0.5 with four factors captioned), so the shape result
 # reflected the pixel count more than the captions.
 _RADIUS = (0.17, 0.22)
 _JITTER = 0.02  # largest shift from the cell centre
