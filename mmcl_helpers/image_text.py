@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 from tqdm.auto import tqdm
 
@@ -71,6 +72,7 @@ __all__ = [
     "run_sweeps",
     "run_scene_sweeps",
     "run_mpi3d_sweeps",
+    "norm_channel_table",
     "scene_score_grid",
     "sweep_heatmaps",
     "image_text_checks",
@@ -280,15 +282,26 @@ def train_pair_encoders(
 
 @torch.no_grad()
 def encode_pairs(
-    model: PairEncoders, images: np.ndarray, captions: Sequence[str], batch: int = 500
+    model: PairEncoders,
+    images: np.ndarray,
+    captions: Sequence[str],
+    batch: int = 500,
+    unit: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Representations of held-out pairs.
+
+    By default each representation is scaled to unit length. The loss compares the two encoders
+    by cosine similarity, so it sees only the direction of an output; its length is a free
+    channel the loss neither uses nor clears, and a probe reading the raw output also reads
+    whatever the untrained network happened to put there (chapter 5 measures this with
+    :func:`norm_channel_table`).
 
     Args:
         model: trained encoders.
         images: uint8 images (N, 64, 64, 3) (a memory map is read batch by batch).
         captions: N captions (words unseen in training become ``<unk>``).
         batch: images encoded at a time.
+        unit: return unit vectors (what the loss sees); ``False`` gives the raw outputs.
 
     Returns:
         ``(z_hat_x, z_hat_t)``, float32 CPU tensors of shape (N, encoding size).
@@ -302,7 +315,10 @@ def encode_pairs(
         part = torch.from_numpy(np.ascontiguousarray(images[lo : lo + batch]))
         zx.append(model.f_x(part.to(dev)).float().cpu())
         zt.append(model.f_t(tokens[lo : lo + batch].to(dev)).float().cpu())
-    return torch.cat(zx), torch.cat(zt)
+    z_x, z_t = torch.cat(zx), torch.cat(zt)
+    if unit:
+        z_x, z_t = F.normalize(z_x, dim=1), F.normalize(z_t, dim=1)
+    return z_x, z_t
 
 
 # ----------------------------------------------------------------------------------------------
@@ -419,12 +435,16 @@ class ImageTextRun:
         models: ``(setting key, seed)`` -> :class:`PairEncoders`.
         seconds: wall-clock time of each part (``render``, ``train``, ``probe``).
         config: the run's full configuration (saved by :meth:`save`).
+        probe_data: the held-out splits, settings and factor classes, for re-probing the models
+            (:func:`norm_channel_table`); not saved.
     """
 
     scores: pd.DataFrame
     models: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    # What re-probing needs (held-out splits, biases, classes); kept in memory, never saved.
+    probe_data: dict = field(default_factory=dict, repr=False)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``scores.csv`` into ``directory``; returns the directory."""
@@ -454,6 +474,35 @@ def _role(bias: CaptionBias, factor: str, semantics: Sequence[str]) -> str:
     if factor not in semantics:
         return "image-specific"
     return bias.role(list(semantics).index(factor) + 1)
+
+
+def _encode_held_out(model: PairEncoders, key: tuple, bias: CaptionBias, seed: int,
+                     splits: Mapping[str, _Split], reps: dict, phrasings: dict,
+                     unit: bool = True) -> None:
+    """Encode both held-out splits of one setting into ``reps`` and ``phrasings`` (in place)."""
+    zs = {}
+    for part in ("probe_train", "probe_test"):
+        caps = splits[part].caption(bias, seed)
+        zs[part] = encode_pairs(model, splits[part].images, caps.text, unit=unit)
+        phrasings[(key, part)] = caps.phrasing
+    reps[(key, "x")] = (zs["probe_train"][0], zs["probe_test"][0])
+    reps[(key, "t")] = (zs["probe_train"][1], zs["probe_test"][1])
+
+
+def _probe_held_out(reps: Mapping, phrasings: Mapping, keys: Sequence[tuple],
+                    splits: Mapping[str, _Split], classes: Mapping[str, int], probe_steps: int,
+                    seed: int, linear: bool = True) -> pd.DataFrame:
+    """Probe every labelled factor, and each setting's caption template, from ``reps``."""
+    specs = [FactorSpec(name, splits["probe_train"].labels[name], splits["probe_test"].labels[name],
+                        classes.get(name, 0)) for name in splits["probe_train"].labels]
+    frames = [probe_representations(reps, specs, probe_steps, seed=seed, linear=linear)]
+    # The template is probed per setting (its captions' template draws are the labels).
+    for key in keys:
+        tr, te = phrasings[(key, "probe_train")], phrasings[(key, "probe_test")]
+        spec = FactorSpec("template", tr, te, int(max(tr.max(), te.max())) + 1, encoders=("t",))
+        frames.append(probe_representations({(key, "t"): reps[(key, "t")]}, [spec], probe_steps,
+                                            seed=seed, linear=linear))
+    return pd.concat(frames, ignore_index=True)
 
 
 def run_sweeps(
@@ -493,7 +542,6 @@ def run_sweeps(
         for bias in sweep.values():
             distinct.setdefault(_bias_key(bias), bias)
     seeds = list(range(seed, seed + settings.seeds))
-    factor_names = list(splits["probe_train"].labels)
     models, frames = {}, []
     t_train = t_probe = 0.0
     for s in seeds:
@@ -510,27 +558,11 @@ def run_sweeps(
             t1 = time.perf_counter()
             t_train += t1 - t0
             models[(key, s)] = model
-            zs = {}
-            for part in ("probe_train", "probe_test"):
-                caps = splits[part].caption(bias, s)
-                zs[part] = encode_pairs(model, splits[part].images, caps.text)
-                phrasings[(key, part)] = caps.phrasing
-            reps[(key, "x")] = (zs["probe_train"][0], zs["probe_test"][0])
-            reps[(key, "t")] = (zs["probe_train"][1], zs["probe_test"][1])
+            _encode_held_out(model, key, bias, s, splits, reps, phrasings)
             t_probe += time.perf_counter() - t1
         t0 = time.perf_counter()
-        specs = [FactorSpec(name, splits["probe_train"].labels[name], splits["probe_test"].labels[name],
-                            classes.get(name, 0)) for name in factor_names]
-        scores = probe_representations(reps, specs, settings.probe_steps, seed=s + 1000)
-        # The template is probed per setting (its captions' template draws are the labels).
-        tmpl_rows = []
-        for key in distinct:
-            spec = FactorSpec("template", phrasings[(key, "probe_train")], phrasings[(key, "probe_test")],
-                              int(max(phrasings[(key, "probe_train")].max(),
-                                      phrasings[(key, "probe_test")].max())) + 1, encoders=("t",))
-            tmpl_rows.append(probe_representations({(key, "t"): reps[(key, "t")]}, [spec],
-                                                   settings.probe_steps, seed=s + 1000))
-        scores = pd.concat([scores, *tmpl_rows], ignore_index=True)
+        scores = _probe_held_out(reps, phrasings, list(distinct), splits, classes,
+                                 settings.probe_steps, seed=s + 1000)
         t_probe += time.perf_counter() - t0
         for sweep_name, sweep in sweeps.items():
             for col, (label, bias) in enumerate(sweep.items(), start=1):
@@ -557,7 +589,10 @@ def run_sweeps(
         "distinct_models": len(distinct),
     }
     seconds = {"train": round(t_train, 1), "probe": round(t_probe, 1)}
-    return ImageTextRun(table, models, seconds, config)
+    probe_data = {"splits": {p: splits[p] for p in ("probe_train", "probe_test")},
+                  "sweeps": sweeps, "semantics": list(semantics), "classes": dict(classes),
+                  "probe_steps": settings.probe_steps}
+    return ImageTextRun(table, models, seconds, config, probe_data)
 
 
 def run_scene_sweeps(
@@ -606,6 +641,63 @@ def run_scene_sweeps(
     run.seconds = {"render": round(render, 1), **run.seconds}
     run.config["data_seed"] = seed
     return run
+
+
+def norm_channel_table(run: ImageTextRun, settings: Sequence[str],
+                       sweep: str = "selection") -> pd.DataFrame:
+    """What the length of the raw outputs carries, for some settings of a run.
+
+    The cosine loss sees only the direction of each output. This re-encodes the run's held-out
+    pairs three ways and probes every factor with the MLP probes of the sweep: the raw output,
+    the unit vector (what the book probes everywhere else) and the length alone (one number).
+
+    Args:
+        run: a run of :func:`run_sweeps` (or of a dataset's wrapper) from this session, with its
+            models and ``probe_data``.
+        settings: setting labels of ``sweep`` to probe, e.g. ``["{shape}"]``.
+        sweep: the sweep those labels belong to.
+
+    Returns:
+        frame indexed by setting, encoder, factor and role, with the columns ``raw output``,
+        ``unit vector`` and ``length only`` (MCC for discrete factors, R^2 for continuous ones;
+        means over the run's seeds).
+
+    Raises:
+        ValueError: the run has no models or held-out data (e.g. it was loaded from disk), or a
+            sweep or setting label is not in it.
+    """
+    data = run.probe_data
+    if not run.models or not data:
+        raise ValueError("this run has no trained models or held-out data to re-probe; "
+                         "norm_channel_table needs a run made in this session.")
+    if sweep not in data["sweeps"]:
+        raise ValueError(f"sweep {sweep!r} is not in this run; it has {sorted(data['sweeps'])}.")
+    known = data["sweeps"][sweep]
+    missing = [lab for lab in settings if lab not in known]
+    if missing:
+        raise ValueError(f"setting(s) {missing} are not in the {sweep} sweep; allowed: "
+                         f"{list(known)}.")
+    modes = {"raw output": lambda z: z, "unit vector": lambda z: F.normalize(z, dim=1),
+             "length only": lambda z: z.norm(dim=1, keepdim=True)}
+    frames = []
+    for seed in run.config["seeds"]:
+        for label in settings:
+            bias = known[label]
+            key = _bias_key(bias)
+            raw, phrasings = {}, {}
+            _encode_held_out(run.models[(key, seed)], key, bias, seed, data["splits"], raw,
+                             phrasings, unit=False)
+            for mode, fn in modes.items():
+                reps = {k: (fn(a), fn(b)) for k, (a, b) in raw.items()}
+                sc = _probe_held_out(reps, phrasings, [key], data["splits"], data["classes"],
+                                     data["probe_steps"], seed=seed + 1000, linear=False)
+                sc["setting"], sc["mode"], sc["seed"] = label, mode, seed
+                sc["role"] = [_role(bias, f, data["semantics"]) for f in sc["factor"]]
+                frames.append(sc)
+    table = pd.concat(frames, ignore_index=True)
+    out = table.pivot_table(index=["setting", "encoder", "factor", "role"], columns="mode",
+                            values="score", aggfunc="mean", sort=False)
+    return out[list(modes)]
 
 
 def run_mpi3d_sweeps(

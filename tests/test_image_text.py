@@ -6,17 +6,22 @@ import pytest
 import torch
 
 from mmcl_helpers.datasets import mpi3d
-from mmcl_helpers.datasets.captions import scene_captions, selection_settings
+from mmcl_helpers.datasets.captions import CaptionBatch, build_vocab, scene_captions, selection_settings
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS, render_scenes, sample_scene_latents
 from mmcl_helpers.image_encoders import ImageEncoder, TextEncoder, images_to_tensor
 from mmcl_helpers.image_text import (
     IMAGE_TEXT_PROFILES,
     FactorSpec,
+    ImageTextRun,
+    PairEncoders,
+    _bias_key,
+    _Split,
     compare_to_paper_figure,
     encode_pairs,
     image_text_checks,
     image_text_settings,
     image_text_table,
+    norm_channel_table,
     probe_representations,
     run_mpi3d_sweeps,
     run_scene_sweeps,
@@ -89,6 +94,83 @@ def test_training_is_deterministic_and_learns(pairs):
     longer = train_pair_encoders(images, caps.text, 3, settings.with_overrides(steps=40, lr=3e-3),
                                  seed=1, device="cpu", progress=False)
     assert longer.history[-5:].mean() < longer.history[:5].mean() - 0.2
+
+
+def test_encode_pairs_returns_unit_vectors_by_default(pairs):
+    _, images, caps = pairs
+    model = train_pair_encoders(images, caps.text, 3, TINY.with_overrides(steps=2), seed=0,
+                                device="cpu", progress=False)
+    zx, zt = encode_pairs(model, images, caps.text)
+    raw_x, raw_t = encode_pairs(model, images, caps.text, unit=False)
+    torch.testing.assert_close(zx.norm(dim=1), torch.ones(len(images)))
+    torch.testing.assert_close(zt.norm(dim=1), torch.ones(len(images)))
+    torch.testing.assert_close(zx, raw_x / raw_x.norm(dim=1, keepdim=True))
+    torch.testing.assert_close(zt, raw_t / raw_t.norm(dim=1, keepdim=True))
+    # The raw outputs are not unit vectors, so the two options really differ.
+    assert (raw_x.norm(dim=1) - 1).abs().max() > 1e-2
+
+
+class _LengthCarrier(torch.nn.Module):
+    """An image 'encoder' whose output points one way and whose length is the brightness."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))  # encode_pairs reads the device here
+
+    def forward(self, x):
+        b = x.float().mean(dim=(1, 2, 3)) / 255.0
+        return torch.stack([1.0 + 3.0 * b, torch.zeros_like(b), torch.zeros_like(b)], 1)
+
+
+class _Constant(_LengthCarrier):
+    def forward(self, tokens):
+        return torch.ones(len(tokens), 3)
+
+
+def _length_run(n=300):
+    rng = np.random.default_rng(0)
+    bright = rng.random(2 * n)
+    images = (bright[:, None, None, None] * 255 * np.ones((1, 64, 64, 3))).astype(np.uint8)
+    text = ["a red square"] * n
+
+    def split(lo):
+        labels = {"brightness": images[lo:lo + n].mean(axis=(1, 2, 3)) / 255.0}
+        phr = rng.integers(0, 2, n)
+        return _Split(images[lo:lo + n], labels, lambda bias, s, phr=phr: CaptionBatch(text, phr, {}, {}))
+
+    bias = selection_settings()["{shape}"]
+    model = PairEncoders(_LengthCarrier(), _Constant(), build_vocab(text), 3, np.zeros(1), 0.0)
+    data = {"splits": {"probe_train": split(0), "probe_test": split(n)},
+            "sweeps": {"selection": {"{shape}": bias}}, "semantics": list(SEMANTIC_FACTORS),
+            "classes": {}, "probe_steps": 300}
+    return ImageTextRun(pd.DataFrame(), {(_bias_key(bias), 0): model}, {}, {"seeds": [0]}, data)
+
+
+def test_norm_channel_table_finds_what_only_the_length_carries():
+    table = norm_channel_table(_length_run(), ["{shape}"])
+    assert list(table.columns) == ["raw output", "unit vector", "length only"]
+    row = table.loc[("{shape}", "x", "brightness", "image-specific")]
+    assert row["raw output"] > 0.9 and row["length only"] > 0.9
+    assert row["unit vector"] < 0.05
+    # The text side is constant: nothing to read from it, in any form.
+    assert table.loc[("{shape}", "t", "brightness", "image-specific")].max() < 0.05
+
+
+def test_norm_channel_table_refuses_what_it_cannot_probe(scene_run):
+    with pytest.raises(ValueError, match="not in the selection sweep"):
+        norm_channel_table(scene_run, ["{nothing}"])
+    with pytest.raises(ValueError, match="sweep 'other'"):
+        norm_channel_table(scene_run, ["{shape}"], sweep="other")
+    saved = ImageTextRun(scene_run.scores, config=scene_run.config)
+    with pytest.raises(ValueError, match="made in this session"):
+        norm_channel_table(saved, ["{shape}"])
+    table = norm_channel_table(scene_run, ["{shape}", "{shape, x_pos}"])
+    assert set(table.index.get_level_values("setting")) == {"{shape}", "{shape, x_pos}"}
+    flat = table.reset_index().drop_duplicates(["setting", "factor"])
+    roles = flat.set_index(["setting", "factor"])["role"]
+    assert roles[("{shape}", "x_pos")] == "omitted" and roles[("{shape, x_pos}", "x_pos")] == "unbiased"
+    assert roles[("{shape}", "template")] == "text-specific"
+    assert table.notna().all().all()
 
 
 def test_a_diverging_run_raises_non_finite_loss(pairs):
