@@ -9,10 +9,12 @@ One code path serves both datasets of the paper's image-text studies:
 
 Each bias setting trains one :class:`~mmcl_helpers.image_encoders.ImageEncoder` and one
 :class:`~mmcl_helpers.image_encoders.TextEncoder` with symmetric InfoNCE (cosine similarity,
-:func:`train_pair_encoders`) on a fixed set of image-caption pairs. Held-out pairs are encoded and
-probed (:func:`probe_representations`): discrete factors by the Matthews correlation coefficient
-(MCC) of a logistic-regression and an MLP classifier, continuous ones by the R^2 of a linear and
-an MLP regression; the caption template (the text-specific factor) by MCC from ẑ_t.
+:func:`train_pair_encoders`) on a fixed set of image-caption pairs. Held-out pairs are encoded as
+unit vectors (the loss sees only directions; :func:`norm_channel_table` shows what the discarded
+length holds) and probed (:func:`probe_representations`): discrete factors by the Matthews
+correlation coefficient (MCC) of a logistic-regression and an MLP classifier, continuous ones by
+the R^2 of a linear and an MLP regression; the caption template (the text-specific factor) by MCC
+from ẑ_t.
 
 Sizes come from :data:`IMAGE_TEXT_PROFILES`, one row per compute profile of
 :mod:`~mmcl_helpers.profiles` (the chapter never hard-codes a size). Why they differ from the
