@@ -105,14 +105,16 @@ class AuditThresholds:
     - ``"at risk"`` otherwise.
 
     The defaults are read off the recovery curves of book chapter 6, section 3 (``cpu`` profile,
-    seed 0, rendered scenes; :func:`mmcl_helpers.practice.calibrate_thresholds` computes them
-    from any such curves). With captions that name the shape and report the column ``x_pos`` in a
-    share of captions only, the image encoder recovered the column with MCC 0.19, 0.26, 0.99,
-    1.00, 1.00, 1.00 at measured mention rates 0, 0.105, 0.259, 0.505, 0.753, 1: learned from a
-    quarter of the captions on (``min_mention_rate = 0.25``), discarded only when never
-    mentioned (``discard_mention_rate = 0``). With the row ``y_pos`` always mentioned but
-    resampled, it recovered the row with MCC 1.00, 1.00, 1.00, 0.99, 0.93, 0.19 at measured error
-    rates 0, 0.067, 0.17, 0.336, 0.501, 0.667: learned while at most half the mentions are wrong
+    seed 0, rendered scenes, probes on unit-length ẑ_x;
+    :func:`mmcl_helpers.practice.calibrate_thresholds` computes them from any such curves). With
+    captions that name the shape and report the column ``x_pos`` in a share of captions only, the
+    image encoder recovered the column with MCC 0.07, 0.17, 0.76, 1.00, 1.00, 1.00 at measured
+    mention rates 0, 0.105, 0.259, 0.505, 0.753, 1: learned from half of the captions on
+    (``min_mention_rate = 0.5``), partly learned at a quarter, discarded at a tenth
+    (``discard_mention_rate = 0.15``, between the 0.105 still discarded and the 0.259 partly
+    learned, with room for sampling noise). With the row ``y_pos`` always mentioned but resampled, it
+    recovered the row with MCC 1.00, 1.00, 1.00, 0.93, 0.93, 0.05 at measured error rates 0,
+    0.067, 0.17, 0.336, 0.501, 0.667: learned while at most half the mentions are wrong
     (``max_error_rate = 0.5``), discarded when mentions are independent of the truth
     (``discard_error_rate = 0.6``, between the 0.50 still learned and the 2/3 of a fully
     resampled 3-valued factor, with room for sampling noise in a measured rate).
@@ -130,9 +132,9 @@ class AuditThresholds:
         discard_error_rate: error rates at or above this are likely discarded.
     """
 
-    min_mention_rate: float = 0.25
+    min_mention_rate: float = 0.5
     max_error_rate: float = 0.5
-    discard_mention_rate: float = 0.0
+    discard_mention_rate: float = 0.15
     discard_error_rate: float = 0.6
 
     def __post_init__(self) -> None:

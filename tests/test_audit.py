@@ -262,13 +262,15 @@ def test_find_mentions_rejects_non_text():
 def test_default_thresholds_come_from_chapter_6():
     t = AuditThresholds()
     assert (t.min_mention_rate, t.max_error_rate, t.discard_mention_rate, t.discard_error_rate) == (
-        0.25, 0.5, 0.0, 0.6
+        0.5, 0.5, 0.15, 0.6
     )
     assert "chapter 6" in AuditThresholds.__doc__
-    # Under the defaults a column mentioned a quarter of the time is learned, a factor that every
+    # Under the defaults a column mentioned half the time is learned, one mentioned a quarter of
+    # the time is at risk, one mentioned a tenth of the time is discarded, and a factor that every
     # caption reports but resamples (2/3 wrong for three values) is discarded.
-    assert audit_verdict(0.26, 0.0) == LIKELY_LEARNED
-    assert audit_verdict(0.1, 0.0) == AT_RISK
+    assert audit_verdict(0.505, 0.0) == LIKELY_LEARNED
+    assert audit_verdict(0.26, 0.0) == AT_RISK
+    assert audit_verdict(0.105, 0.0) == LIKELY_DISCARDED
     assert audit_verdict(1.0, 0.667) == LIKELY_DISCARDED
 
 
