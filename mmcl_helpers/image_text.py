@@ -698,8 +698,9 @@ def norm_channel_table(run: ImageTextRun, settings: Sequence[str],
                 frames.append(sc)
     table = pd.concat(frames, ignore_index=True)
     out = table.pivot_table(index=["setting", "encoder", "factor", "role"], columns="mode",
-                            values="score", aggfunc="mean", sort=False)
-    return out[list(modes)]
+                            values="score", aggfunc="mean", sort=False)[list(modes)]
+    out.columns.name = None
+    return out
 
 
 def run_mpi3d_sweeps(
