@@ -22,6 +22,7 @@ from .biases import CaptionBias, format_set
 from .latents import LatentModel
 from .probes import linear_r2, mlp_r2
 from .profiles import Profile, active_profile, default_device
+from .results import StudyResult, factor_role
 from .simulation import MultimodalSimulation
 from .training import TrainResult, train_mmcl
 
@@ -30,6 +31,7 @@ __all__ = [
     "run_numerical",
     "evaluate_run",
     "factor_names",
+    "semantic_names",
     "selection_sweep",
     "perturbation_sweep",
     "theorem_pattern",
@@ -77,9 +79,14 @@ def training_cache_path(
     return default_cache_dir() / "numerical" / f"mmcl-{key}.pt"
 
 
+def semantic_names(n_semantic: int) -> list[str]:
+    """``["s1", ..., "sN"]``: the simulation's semantic factors, in order."""
+    return [f"s{i}" for i in range(1, n_semantic + 1)]
+
+
 def factor_names(n_semantic: int) -> list[str]:
     """``["s1", ..., "sN", "mx", "mt"]``: the factor names used in every table and plot."""
-    return [f"s{i}" for i in range(1, n_semantic + 1)] + ["mx", "mt"]
+    return semantic_names(n_semantic) + ["mx", "mt"]
 
 
 def score_grid(
@@ -100,7 +107,7 @@ def score_grid(
         df["column"] = df["setting"]
     else:
         raise ValueError(f"column must be 'setting', 'selected' or 'perturbed', got {column!r}.")
-    grid = df.pivot_table(index="factor", columns="column", values="r2", aggfunc="mean")
+    grid = df.pivot_table(index="factor", columns="column", values="score", aggfunc="mean")
     return grid.reindex(
         index=list(dict.fromkeys(df["factor"])), columns=list(dict.fromkeys(df["column"]))
     )
@@ -119,28 +126,20 @@ def perturbation_sweep(n_semantic: int = 10, p_perturb: float = 0.75) -> list[Ca
     ]
 
 
-def _role(bias: CaptionBias, factor: str) -> str:
-    if factor == "mx":
-        return "image-specific"
-    if factor == "mt":
-        return "text-specific"
-    return bias.role(int(factor[1:]))
-
-
 @dataclass
-class NumericalRun:
+class NumericalRun(StudyResult):
     """Scores and trained models of :func:`run_numerical`.
 
     Attributes:
-        scores: tidy table with columns seed, member (position of the setting in the run),
-            setting, selected, perturbed, encoder (x/t),
-            factor (s1..sN, mx, mt), role, probe (linear/mlp), r2.
+        scores: long table (:data:`~mmcl_helpers.results.SCORE_COLUMNS`) with columns seed,
+            member (position of the setting in the run), setting, selected, perturbed, encoder
+            (x/t), factor (s1..sN, mx, mt), role, probe (linear/mlp), metric (always ``R2``),
+            score, and ``r2`` (the same number as ``score``; kept for compatibility).
         trained: one :class:`TrainResult` per seed.
         config: the run's full configuration (saved by :meth:`save`).
         simulations: the data-generating process of each seed (for further evaluation).
     """
 
-    scores: pd.DataFrame
     trained: list[TrainResult] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     simulations: list[MultimodalSimulation] = field(default_factory=list)
@@ -148,14 +147,6 @@ class NumericalRun:
     def table(self, probe: str = "mlp", encoder: str = "x", column: str = "setting") -> pd.DataFrame:
         """Mean R^2 over seeds as a factor x setting grid (see :func:`score_grid`)."""
         return score_grid(self.scores, probe, encoder, column)
-
-    def save(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``scores.csv`` into ``directory``; returns the directory."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(self.config, indent=2))
-        self.scores.to_csv(out / "scores.csv", index=False)
-        return out
 
 
 @torch.no_grad()
@@ -177,7 +168,7 @@ def evaluate_run(
     n_s = sim.model.n_semantic
     blocks = [slice(i, i + 1) for i in range(n_s)]
     blocks += [slice(n_s, n_s + sim.model.n_image), slice(n_s + sim.model.n_image, y.shape[1])]
-    names = factor_names(n_s)
+    names, semantics = factor_names(n_s), semantic_names(n_s)
     e = len(sim.biases)
     sizes = trained.encoding_sizes()
     results: dict[tuple[str, str], list] = {}
@@ -210,12 +201,15 @@ def evaluate_run(
                         "perturbed": sorted(bias.perturbed),
                         "encoder": enc,
                         "factor": name,
-                        "role": _role(bias, name),
+                        "role": factor_role(bias, name, semantics),
                         "probe": probe,
-                        "r2": float(per_setting[k][f]),
+                        "metric": "R2",
+                        "score": float(per_setting[k][f]),
                     }
                 )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["r2"] = out["score"]  # kept for compatibility: the former name of the score column
+    return out
 
 
 def run_numerical(
@@ -312,7 +306,7 @@ def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:
     """
     df = scores[scores["probe"] == probe]
     out = (
-        df.groupby(["encoder", "role"])["r2"].agg(cells="size", min="min", max="max").reset_index()
+        df.groupby(["encoder", "role"])["score"].agg(cells="size", min="min", max="max").reset_index()
     )
     out["theory"] = out["role"].map(lambda r: 1.0 if r == "unbiased" else 0.0)
     return out
@@ -377,7 +371,7 @@ def recovery_by_variance(
         cells = run.scores.query(
             "seed == @seed and member == @member and encoder == @encoder and probe == @probe"
         )
-        score = cells.groupby("factor")["r2"].mean().reindex(names).to_numpy()
+        score = cells.groupby("factor")["score"].mean().reindex(names).to_numpy()
         variance = [float(sim.model.cov_s[i - 1, i - 1]) for i in unbiased]
         frame = pd.DataFrame({"seed": seed, "factor": names, "variance": variance, "r2": score})
         frames.append(frame.sort_values("variance"))

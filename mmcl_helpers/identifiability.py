@@ -40,8 +40,9 @@ from scipy.special import digamma, gammaln
 from scipy.stats import norm
 
 from .biases import CaptionBias
+from .latents import gaussian_conditional  # also re-exported here, kept for compatibility
 from .losses import info_nce_terms
-from .probes import _fit_mlp
+from .probes import fit_mlp
 from .simulation import MultimodalSimulation, PairBatch
 
 __all__ = [
@@ -135,26 +136,6 @@ def gaussian_entropy(cov: np.ndarray) -> float:
     cov = np.atleast_2d(np.asarray(cov, dtype=np.float64))
     _, logdet = np.linalg.slogdet(2.0 * math.pi * math.e * cov)
     return float(0.5 * logdet)
-
-
-def gaussian_conditional(cov: np.ndarray, i: int) -> tuple[np.ndarray, float]:
-    """Regression form of the Gaussian conditional of coordinate ``i`` given coordinates ``< i``.
-
-    For s ~ N(0, cov): ``s_i | s_<i ~ N(beta @ s_<i, var)``.
-
-    Args:
-        cov: covariance, shape (n, n).
-        i: 0-based coordinate.
-
-    Returns:
-        ``(beta, var)``: regression weights, shape (i,), and conditional variance.
-    """
-    cov = np.asarray(cov, dtype=np.float64)
-    if i == 0:
-        return np.zeros(0), float(cov[0, 0])
-    prev = cov[:i, :i]
-    beta = np.linalg.solve(prev, cov[:i, i])
-    return beta, float(cov[i, i] - cov[i, :i] @ beta)
 
 
 def darmois_gaussian(s: np.ndarray | torch.Tensor, cov: np.ndarray) -> np.ndarray:
@@ -292,7 +273,7 @@ def fit_decoder(
     z_std = (z_train - z_mean) / z_scale
     y_mean, y_scale = y_train.mean(0), y_train.std(0) + 1e-8
     y_std = (y_train - y_mean) / y_scale
-    net = _fit_mlp(
+    net = fit_mlp(
         z_std[None], y_std[None], lambda p, y: (p - y).pow(2).mean(), y_train.shape[1],
         hidden, steps, lr, batch_size, seed,
     )

@@ -18,7 +18,7 @@ from scipy.stats import wishart
 
 from .biases import CaptionBias
 
-__all__ = ["Latents", "LatentModel", "perturb", "intervene"]
+__all__ = ["Latents", "LatentModel", "gaussian_conditional", "perturb", "intervene"]
 
 
 @dataclass
@@ -122,9 +122,6 @@ class LatentModel:
             return 1.0
         if not g:
             return 0.0
-        # Local import: identifiability builds on this module (through simulation).
-        from .identifiability import gaussian_conditional
-
         order = [i - 1 for i in g] + [int(target) - 1]
         _, residual = gaussian_conditional(self.cov_s[np.ix_(order, order)], len(g))
         # Guard against round-off only: the exact value lies in [0, 1].
@@ -153,6 +150,26 @@ class LatentModel:
             f"LatentModel(n_semantic={self.n_semantic}, n_image={self.n_image}, "
             f"n_text={self.n_text}, {kind}, seed={self.seed})"
         )
+
+
+def gaussian_conditional(cov: np.ndarray, i: int) -> tuple[np.ndarray, float]:
+    """Regression form of the Gaussian conditional of coordinate ``i`` given coordinates ``< i``.
+
+    For s ~ N(0, cov): ``s_i | s_<i ~ N(beta @ s_<i, var)``.
+
+    Args:
+        cov: covariance, shape (n, n).
+        i: 0-based coordinate.
+
+    Returns:
+        ``(beta, var)``: regression weights, shape (i,), and conditional variance.
+    """
+    cov = np.asarray(cov, dtype=np.float64)
+    if i == 0:
+        return np.zeros(0), float(cov[0, 0])
+    prev = cov[:i, :i]
+    beta = np.linalg.solve(prev, cov[:i, i])
+    return beta, float(cov[i, i] - cov[i, :i] @ beta)
 
 
 def perturb(

@@ -104,7 +104,7 @@ def compare_to_figure(
     df["column"] = df[column_of].map(format_set)
     df["panel"] = ("dependent" if dependent else "independent") + "_z" + df["encoder"]
     ours = (
-        df.groupby(["panel", "factor", "column", "role"], sort=False)["r2"]
+        df.groupby(["panel", "factor", "column", "role"], sort=False)["score"]
         .agg(ours="mean", ours_sd=lambda v: float(v.std(ddof=0)))
         .reset_index()
     )

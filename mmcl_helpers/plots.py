@@ -98,7 +98,7 @@ def theory_scatter(
     """Measured R^2 against the R^2 the theorem predicts, one point per cell, with the diagonal.
 
     Args:
-        table: rows with columns ``theory`` and ``r2`` (see
+        table: rows with columns ``theory`` and ``score`` (see
             :func:`~mmcl_helpers.experiments.with_theory`) and the column named by ``hue``.
         ax: axes to draw on (a new figure by default).
         title: axes title.
@@ -107,7 +107,7 @@ def theory_scatter(
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.6))
     ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls="--", label="measured = predicted")
-    sns.scatterplot(data=table, x="theory", y="r2", hue=hue, ax=ax, s=45)
+    sns.scatterplot(data=table, x="theory", y="score", hue=hue, ax=ax, s=45)
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("R² the unbiased block explains (theorem)")

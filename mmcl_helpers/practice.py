@@ -13,12 +13,14 @@ written under :class:`~mmcl_helpers.datasets.policies.MentionPolicy` rules and a
 Everything starts from :func:`run_policy_study`, which trains one pair of encoders per policy and
 seed on the same rendered scenes and probes ẑ_x for every factor.
 
-Recovery classes (:func:`recovery_class`) use the bars of chapter 5: a factor is *learned* when
-its probe score (MCC for discrete, R^2 for continuous factors) is at least 0.8 and *discarded*
-when it is at most 0.2. A factor the captions never name can still be predictable through its
-causes (object colour through the position, chapter 5): :func:`run_policy_study` also scores how
-well the *true* values of the other factors the captions carry predict each factor, and reports
-the *direct* recovery, the part of the score those factors do not already explain.
+Recovery classes (:func:`~mmcl_helpers.results.recovery_class`) use the bars of
+:mod:`~mmcl_helpers.results`: a factor is *learned* when its probe score (MCC for discrete, R^2 for
+continuous factors) is at least :data:`~mmcl_helpers.results.LEARNED_BAR` (0.8) and *discarded* when
+it is at most :data:`~mmcl_helpers.results.DISCARDED_BAR` (0.2). A factor the captions never name
+can still be predictable through its causes (object colour through the position, chapter 5):
+:func:`run_policy_study` also scores how well the *true* values of the other factors the captions
+carry predict each factor, and reports the *direct* recovery, the part of the score those factors do
+not already explain.
 """
 
 from __future__ import annotations
@@ -35,17 +37,18 @@ from sklearn.metrics import matthews_corrcoef
 
 from .audit import AuditThresholds, audit_captions, audit_verdict, scene_audit_frame, scene_vocabulary
 from .datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
-from .datasets.scenes import DISCRETE_FACTORS, IMAGE_FACTORS, SEMANTIC_FACTORS, SceneLatents, load_or_render
-from .image_text import (
+from .datasets.scenes import (
+    DISCRETE_FACTORS,
+    IMAGE_FACTORS,
     SCENE_ENCODING_SIZES,
-    FactorSpec,
-    ImageTextSettings,
-    encode_pairs,
-    image_text_settings,
-    probe_representations,
-    train_pair_encoders,
+    SEMANTIC_FACTORS,
+    SceneLatents,
+    load_or_render,
 )
-from .probes import mlp_classifier, standardize
+from .pair_training import encode_pairs, train_pair_encoders
+from .probes import FactorSpec, mlp_classifier, probe_representations, standardize
+from .profiles import ImageTextProfile, image_text_profile
+from .results import DISCARDED_BAR, LEARNED_BAR, StudyResult, recovery_class
 
 __all__ = [
     "LEARNED_BAR",
@@ -53,6 +56,7 @@ __all__ = [
     "recovery_class",
     "carried_factors",
     "policy_encoding_size",
+    "policy_role",
     "PolicyStudy",
     "run_policy_study",
     "shift_scores",
@@ -62,19 +66,8 @@ __all__ = [
     "audit_agreement",
 ]
 
-#: A factor is learned at or above this score, discarded at or below :data:`DISCARDED_BAR`.
-LEARNED_BAR = 0.8
-DISCARDED_BAR = 0.2
-_CLASSES = ("learned", "partly learned", "discarded")
-
-
-def recovery_class(score: float) -> str:
-    """``learned`` (score ≥ 0.8), ``discarded`` (≤ 0.2) or ``partly learned`` in between."""
-    if score >= LEARNED_BAR:
-        return "learned"
-    if score <= DISCARDED_BAR:
-        return "discarded"
-    return "partly learned"
+# LEARNED_BAR, DISCARDED_BAR and recovery_class live in mmcl_helpers.results; they are
+# re-exported here (kept for compatibility).
 
 
 def _rules(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> dict[str, MentionPolicy]:
@@ -87,20 +80,39 @@ def carried_factors(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -
     return [k for k in SEMANTIC_FACTORS if k in rules and rules[k].mention > 0 and rules[k].resample < 1]
 
 
+def policy_role(policy: Mapping[str, MentionPolicy | tuple[float, float]], factor: str) -> str:
+    """The role of ``factor`` under a policy, in the vocabulary of :mod:`~mmcl_helpers.results`.
+
+    ``image-specific`` for an image factor; for a semantic: ``omitted`` (never mentioned, or not
+    in the policy), ``perturbed`` (some mentions resampled), ``unbiased`` (always mentioned,
+    never resampled), else ``partly mentioned``.
+    """
+    if factor not in SEMANTIC_FACTORS:
+        return "image-specific"
+    rule = _rules(policy).get(factor)
+    if rule is None or rule.mention == 0:
+        return "omitted"
+    if rule.resample > 0:
+        return "perturbed"
+    return "unbiased" if rule.mention == 1 else "partly mentioned"
+
+
 def policy_encoding_size(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> int:
     """Encoding size of a policy: the paper's size for its number of carried factors (at least 3)."""
     return SCENE_ENCODING_SIZES[max(1, len(carried_factors(policy)))]
 
 
 @dataclass
-class PolicyStudy:
+class PolicyStudy(StudyResult):
     """Models trained under several caption policies, and what their image encoders learned.
 
     Attributes:
-        scores: tidy frame, one row per policy, seed, factor and probe, columns policy, seed,
-            factor, kind (semantic / image-specific), probe (mlp / linear), metric (MCC / R2),
-            score, explained (score of the same probe from the true values of the *other* factors
-            the captions carry; 0 when there are none) and direct (``max(score - explained, 0)``).
+        scores: long table (:data:`~mmcl_helpers.results.SCORE_COLUMNS`), one row per policy, seed,
+            factor and probe, columns policy, seed, kind (semantic / image-specific), encoder
+            (always ``x``), factor, role (:func:`policy_role`), probe (mlp / linear), metric (MCC /
+            R2), score, explained (score of the same probe from the true values of the *other*
+            factors the captions carry; 0 when there are none) and direct (``max(score - explained,
+            0)``).
         z: ``(policy, seed)`` -> ``(z_probe_train, z_probe_test)``, the image representations.
         latents: ``train``, ``probe_train`` and ``probe_test`` scenes.
         captions: ``(policy, seed)`` -> the training captions (:class:`PolicyCaptions`).
@@ -109,7 +121,6 @@ class PolicyStudy:
         config: settings, seeds and encoding sizes.
     """
 
-    scores: pd.DataFrame
     z: dict
     latents: dict[str, SceneLatents]
     captions: dict
@@ -139,32 +150,37 @@ def _one_hot_truth(lat: SceneLatents, names: Sequence[str]) -> torch.Tensor:
 def run_policy_study(
     policies: Mapping[str, Mapping[str, MentionPolicy | tuple[float, float]]],
     seeds: int | Sequence[int] = 0,
-    settings: ImageTextSettings | None = None,
+    profile: ImageTextProfile | None = None,
     data_seed: int = 0,
     device: str | None = None,
     progress: bool | None = None,
     cache_dir: str | None = None,
+    *,
+    settings: ImageTextProfile | None = None,
 ) -> PolicyStudy:
     """Train one pair of encoders per policy and seed on the same scenes; probe ẑ_x.
 
     Args:
         policies: label -> policy (factor -> :class:`MentionPolicy` or ``(mention, resample)``).
         seeds: training seeds (each also seeds the captions).
-        settings: sizes; default :func:`~mmcl_helpers.image_text.image_text_settings`.
+        profile: sizes; default :func:`~mmcl_helpers.profiles.image_text_profile`.
         data_seed: seed of the rendered scenes (train, probe-train and probe-test splits).
         device, progress: as in :func:`~mmcl_helpers.image_text.train_pair_encoders`.
         cache_dir: render cache folder.
+        settings: the former name of ``profile`` (kept for compatibility).
 
     Returns:
         :class:`PolicyStudy`.
     """
     if not policies:
         raise ValueError("policies is empty: give at least one label -> policy.")
-    settings = settings or image_text_settings()
+    if settings is not None and profile is not None:
+        raise ValueError("give the sizes once: profile=... (settings= is its former name).")
+    profile = profile or settings or image_text_profile()
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     t0 = time.perf_counter()
     parts, start, lat, img = ("train", "probe_train", "probe_test"), 0, {}, {}
-    sizes = (settings.n_train, settings.n_probe_train, settings.n_probe_test)
+    sizes = (profile.n_train, profile.n_probe_train, profile.n_probe_test)
     for part, n in zip(parts, sizes):
         lat[part], img[part] = load_or_render(n, seed=data_seed, start=start, cache_dir=cache_dir)
         start += n
@@ -180,7 +196,7 @@ def run_policy_study(
             t1 = time.perf_counter()
             caps[(label, seed)] = policy_captions(lat["train"], policy, seed=seed)
             model = train_pair_encoders(img["train"], caps[(label, seed)].text,
-                                        policy_encoding_size(policy), settings, seed=seed,
+                                        policy_encoding_size(policy), profile, seed=seed,
                                         device=device, progress=progress, desc=label)
             t2 = time.perf_counter()
             t_train += t2 - t1
@@ -190,7 +206,7 @@ def run_policy_study(
             reps[(label, "x")] = tuple(zs)
             t_probe += time.perf_counter() - t2
         t2 = time.perf_counter()
-        scores = probe_representations(reps, specs, settings.probe_steps, seed=seed + 1000)
+        scores = probe_representations(reps, specs, profile.probe_steps, seed=seed + 1000)
         # What the true values of the *other* carried factors explain (the same probes): a factor
         # the captions never name can still be read off through its causes or effects.
         parts = []
@@ -202,7 +218,7 @@ def run_policy_study(
                     truth[(label, "x")] = (_one_hot_truth(lat["probe_train"], others),
                                            _one_hot_truth(lat["probe_test"], others))
             if truth:
-                parts.append(probe_representations(truth, [spec], settings.probe_steps,
+                parts.append(probe_representations(truth, [spec], profile.probe_steps,
                                                    seed=seed + 1000))
         explained = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["key", "factor", "probe", "score"])
@@ -215,10 +231,13 @@ def run_policy_study(
         scores["direct"] = (scores["score"] - scores["explained"]).clip(lower=0.0)
         scores = scores.rename(columns={"key": "policy"}).drop(columns="encoder")
         scores.insert(1, "seed", seed)
-        scores.insert(3, "kind", ["image-specific" if f in IMAGE_FACTORS else "semantic"
+        scores.insert(2, "kind", ["image-specific" if f in IMAGE_FACTORS else "semantic"
                                   for f in scores["factor"]])
+        scores.insert(3, "encoder", "x")
+        scores.insert(5, "role", [policy_role(policies[p], f)
+                                  for p, f in zip(scores["policy"], scores["factor"])])
         frames.append(scores)
-    config = {"settings": asdict(settings), "seeds": seeds, "data_seed": data_seed,
+    config = {"profile": asdict(profile), "seeds": seeds, "data_seed": data_seed,
               "encoding_sizes": {k: policy_encoding_size(p) for k, p in policies.items()},
               "policies": {k: {f: asdict(r) for f, r in _rules(p).items()} for k, p in policies.items()}}
     seconds = {"render": round(t_render, 1), "train": round(t_train, 1), "probe": round(t_probe, 1)}
@@ -251,7 +270,7 @@ def shift_scores(
     tr, te = study.latents["probe_train"], study.latents["probe_test"]
     env_tr = getattr(tr, factor) < threshold
     env_id, env_ood = getattr(te, factor) < threshold, getattr(te, factor) >= threshold
-    steps = probe_steps or study.config["settings"]["probe_steps"]
+    steps = probe_steps or study.config["profile"]["probe_steps"]
     rows = []
     for (label, seed), (z_tr, z_te) in study.z.items():
         # Standardise with the training environment's statistics only, as a practitioner would.

@@ -8,13 +8,21 @@ classification probes report the Matthews correlation coefficient (sklearn's
 The nonlinear probe is a small MLP trained in torch on the representation's device. Many probes
 (several models, several factors) train at once as one :class:`~mmcl_helpers.encoders.EnsembleMLP`,
 which is what makes probing a whole sweep take seconds rather than minutes.
+
+:func:`probe_representations` is the probing entry point of the image-text and policy studies:
+give it representations and :class:`FactorSpec` s and it returns the long score table (adding a
+probe means adding it there). The numerical study probes through :func:`linear_r2` and
+:func:`mlp_r2` directly (:func:`~mmcl_helpers.experiments.evaluate_run`), because all of its
+factors are continuous and share one ensemble.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import matthews_corrcoef, r2_score
@@ -29,6 +37,9 @@ __all__ = [
     "mlp_mcc",
     "mlp_classifier",
     "block_r2",
+    "fit_mlp",
+    "FactorSpec",
+    "probe_representations",
 ]
 
 
@@ -96,10 +107,10 @@ def linear_r2(
     return out[0] if squeeze else out
 
 
-def _fit_mlp(
+def fit_mlp(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
-    loss_fn,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     out_dim: int,
     hidden: Sequence[int],
     steps: int,
@@ -108,23 +119,43 @@ def _fit_mlp(
     seed: int,
     in_dims: Sequence[int] | None = None,
 ) -> EnsembleMLP:
+    """Fit an ensemble of MLPs (one per representation) by Adam with cosine annealing.
+
+    Args:
+        z_train: inputs, shape (E, N, K).
+        y_train: targets, shape (E, N, ...), read by ``loss_fn(outputs, targets)``.
+        loss_fn: ``(outputs (E, B, out_dim), targets (E, B, ...)) -> scalar loss``.
+        out_dim, hidden: output size and hidden widths of each member.
+        steps, lr, batch_size: Adam steps (the loop of :func:`~mmcl_helpers.training.adam_loop`),
+            learning rate and minibatch size.
+        seed: seeds initialisation and minibatches.
+        in_dims: input size per member (the rest of K is zero padding).
+
+    Returns:
+        the fitted :class:`EnsembleMLP`, in eval mode.
+    """
+    from .training import adam_loop
+
     e, n, k = z_train.shape
     gen = torch.Generator(device=z_train.device).manual_seed(seed)
     torch.manual_seed(seed)
     dims = list(in_dims) if in_dims is not None else [k] * e
     net = EnsembleMLP(dims, [out_dim] * e, hidden, negative_slope=0.01, batch_norm=False)
     net = net.to(z_train.device).train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
     b = min(batch_size, n)
-    for _ in range(steps):
+
+    def step_loss(step: int) -> torch.Tensor:
         idx = torch.randint(0, n, (b,), generator=gen, device=z_train.device)
-        loss = loss_fn(net(z_train[:, idx]), y_train[:, idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        return loss_fn(net(z_train[:, idx]), y_train[:, idx])
+
+    adam_loop(list(net.parameters()), step_loss, steps=steps, lr=lr, warmup=0.0, grad_clip=None,
+              clip="none", schedule="cosine_annealing", fused=False, hint="probe", desc="probe",
+              progress=False)
     return net.eval()
+
+
+#: Kept for compatibility: the former private name of :func:`fit_mlp`.
+_fit_mlp = fit_mlp
 
 
 def mlp_r2(
@@ -163,7 +194,7 @@ def mlp_r2(
     y_mean, y_std = y_train.mean(0), y_train.std(0) + 1e-8
     yt = ((y_train - y_mean) / y_std).float().to(z_train.device)
     yt = yt.unsqueeze(0).expand(z_train.shape[0], -1, -1)
-    net = _fit_mlp(
+    net = fit_mlp(
         z_train, yt, lambda p, y: (p - y).pow(2).mean(), yt.shape[-1], hidden, steps, lr,
         batch_size, seed, in_dims,
     )
@@ -220,7 +251,7 @@ def mlp_classifier(
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits.reshape(-1, n_classes), y.reshape(-1))
 
-    net = _fit_mlp(
+    net = fit_mlp(
         (z_train - mean) / std, yt, loss_fn, n_classes, hidden, steps, lr, batch_size, seed, in_dims
     )
 
@@ -262,3 +293,97 @@ def mlp_mcc(
     )
     out = np.array([matthews_corrcoef(truth[i], pred[i]) for i in range(e)])
     return float(out[0]) if squeeze else out
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    """A factor to probe for.
+
+    Attributes:
+        name: factor name (e.g. ``shape``, ``color``, ``rotation``, ``template``).
+        train, test: its values on the probe-training and probe-test pairs, shape (N,) each.
+        classes: number of classes of a discrete factor (scored by MCC); 0 for a continuous one
+            (scored by R^2).
+        encoders: which representations to probe (``"x"``, ``"t"``).
+    """
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    classes: int = 0
+    encoders: tuple[str, ...] = ("x", "t")
+
+
+def _pad(zs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+    width = max(z.shape[-1] for z in zs)
+    dims = [z.shape[-1] for z in zs]
+    return torch.stack([torch.nn.functional.pad(z, (0, width - z.shape[-1])) for z in zs]), dims
+
+
+def probe_representations(
+    reps: Mapping[tuple[str, str], tuple[torch.Tensor, torch.Tensor]],
+    factors: Sequence[FactorSpec],
+    probe_steps: int,
+    seed: int = 1000,
+    linear: bool = True,
+) -> pd.DataFrame:
+    """Score how well each factor can be read off each representation.
+
+    All MLP probes of a call train together as one ensemble (one member per representation and
+    discrete factor, one per representation for all continuous factors).
+
+    Args:
+        reps: ``(model key, encoder)`` -> ``(z_train, z_test)``, shapes (N_train, K) and
+            (N_test, K); K may differ between representations.
+        factors: what to probe for.
+        probe_steps: Adam steps of the MLP probes.
+        seed: probe seed (keep it different from the training seed).
+        linear: also fit the linear probes (logistic / linear regression).
+
+    Returns:
+        tidy frame with columns key, encoder, factor, probe (``mlp``/``linear``), metric
+        (``MCC``/``R2``), score. MCC lies in [-1, 1], R^2 is clipped to [0, 1].
+    """
+    rows: list[dict] = []
+    keys = list(reps)
+    discrete = [f for f in factors if f.classes > 0]
+    continuous = [f for f in factors if f.classes == 0]
+    # Discrete factors: one MLP classifier per (representation, factor).
+    members = [(k, f) for k in keys for f in discrete if k[1] in f.encoders]
+    if members:
+        z_tr, dims = _pad([reps[k][0] for k, _ in members])
+        z_te, _ = _pad([reps[k][1] for k, _ in members])
+        y_tr = torch.stack([torch.as_tensor(np.asarray(f.train), dtype=torch.long) for _, f in members])
+        predict = mlp_classifier(z_tr, y_tr, steps=probe_steps, seed=seed, in_dims=dims)
+        pred = predict(z_te)
+        for m, (k, f) in enumerate(members):
+            score = float(matthews_corrcoef(np.asarray(f.test).astype(int), pred[m]))
+            rows.append(dict(key=k[0], encoder=k[1], factor=f.name, probe="mlp", metric="MCC",
+                             score=score))
+            if linear:
+                z_a, z_b = reps[k]
+                score = linear_mcc(z_a, torch.as_tensor(np.asarray(f.train)), z_b,
+                                   torch.as_tensor(np.asarray(f.test)))
+                rows.append(dict(key=k[0], encoder=k[1], factor=f.name, probe="linear",
+                                 metric="MCC", score=score))
+    # Continuous factors: one MLP regression per representation for all of its factors.
+    for enc in ("x", "t"):
+        cols = [f for f in continuous if enc in f.encoders]
+        ks = [k for k in keys if k[1] == enc]
+        if not cols or not ks:
+            continue
+        y_tr = torch.as_tensor(np.stack([np.asarray(f.train, dtype=np.float64) for f in cols], 1))
+        y_te = torch.as_tensor(np.stack([np.asarray(f.test, dtype=np.float64) for f in cols], 1))
+        blocks = [slice(j, j + 1) for j in range(len(cols))]
+        z_tr, dims = _pad([reps[k][0] for k in ks])
+        z_te, _ = _pad([reps[k][1] for k in ks])
+        scores = mlp_r2(z_tr, y_tr, z_te, y_te, blocks, steps=probe_steps, seed=seed, in_dims=dims)
+        lin = linear_r2(z_tr, y_tr, z_te, y_te, blocks) if linear else None
+        for m, k in enumerate(ks):
+            for j, f in enumerate(cols):
+                rows.append(dict(key=k[0], encoder=enc, factor=f.name, probe="mlp", metric="R2",
+                                 score=float(scores[m, j])))
+                if lin is not None:
+                    rows.append(dict(key=k[0], encoder=enc, factor=f.name, probe="linear",
+                                     metric="R2", score=float(lin[m, j])))
+    return pd.DataFrame(rows, columns=["key", "encoder", "factor", "probe", "metric", "score"])

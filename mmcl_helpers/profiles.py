@@ -2,9 +2,14 @@
 
 A chapter never hard-codes a step count. It asks for the active profile and reads its sizes::
 
-    from mmcl_helpers.profiles import active_profile
+    from mmcl_helpers.profiles import active_profile, image_text_profile
     prof = active_profile()          # MMCL_PROFILE, else "gpu" with CUDA, else "cpu"
     print(prof)                      # shows the row the chapter runs with
+    sizes = image_text_profile()     # the same profile's image-text sizes (chapters 5 and 6)
+
+Each profile has two rows of sizes, both in this module: :data:`PROFILES` for the numerical
+study (chapters 1-4) and :data:`IMAGE_TEXT_PROFILES` for the image-text models (chapters 5-6);
+:func:`profiles_table` prints either or both.
 
 ``smoke`` exists for tests and CI (every notebook in about a minute on 2 CPU cores), ``cpu`` is the
 honest laptop run, ``gpu`` is sized for a Colab T4, and ``paper`` copies the hyper-parameters of
@@ -32,6 +37,12 @@ __all__ = [
     "active_profile",
     "profiles_table",
     "default_device",
+    "ImageTextProfile",
+    "ImageTextSettings",
+    "IMAGE_TEXT_PROFILES",
+    "image_text_profile",
+    "image_text_settings",
+    "image_text_table",
 ]
 
 
@@ -142,6 +153,116 @@ def active_profile(name: str | None = None) -> Profile:
     return get_profile(chosen)
 
 
-def profiles_table() -> pd.DataFrame:
-    """All profiles side by side, one column per profile (the table printed in the book)."""
-    return pd.DataFrame({n: asdict(p) for n, p in PROFILES.items()}).drop(index="name")
+def profiles_table(study: str = "numerical") -> pd.DataFrame:
+    """All profiles side by side, one column per profile (the table printed in the book).
+
+    Args:
+        study: ``"numerical"`` (:data:`PROFILES`), ``"image_text"`` (:data:`IMAGE_TEXT_PROFILES`)
+            or ``"all"`` (both, rows prefixed ``numerical.`` and ``image_text.``).
+    """
+    tables = {
+        "numerical": pd.DataFrame({n: asdict(p) for n, p in PROFILES.items()}).drop(index="name"),
+        "image_text": pd.DataFrame(
+            {n: asdict(s) for n, s in IMAGE_TEXT_PROFILES.items()}).drop(index="name"),
+    }
+    if study == "all":
+        return pd.concat([t.rename(index=lambda r, k=k: f"{k}.{r}") for k, t in tables.items()])
+    if study not in tables:
+        raise ValueError(f"study must be 'numerical', 'image_text' or 'all', got {study!r}.")
+    return tables[study]
+
+
+# ----------------------------------------------------------------------------------------------
+# Image-text sizes (chapters 5 and 6)
+
+
+@dataclass(frozen=True)
+class ImageTextProfile:
+    """Sizes of the image-text experiments for one compute profile.
+
+    Why they differ from the paper's (tau 1, Adam lr 1e-5, 100,000 steps of 256 pairs,
+    ResNet-18): a CPU affords minutes, not GPU-days. A temperature of 0.1 with Adam at lr 2e-3,
+    warm-up and cosine decay trains the compact encoders in about a thousand steps; with tau 1
+    and cosine similarity the loss barely moves in that budget (the logits are confined to
+    [-1, 1]).
+
+    Attributes:
+        name: the profile name (``smoke``, ``cpu``, ``gpu``, ``paper``).
+        n_train: image-caption pairs in the training set (rendered once, cached).
+        n_probe_train, n_probe_test: held-out pairs to fit the probes on and to score them on.
+        steps: Adam steps per trained pair of encoders.
+        batch_size: pairs per step.
+        lr: peak learning rate (after warm-up; cosine decay afterwards when ``warmup`` > 0).
+        warmup: fraction of the steps spent warming up.
+        tau: InfoNCE temperature (cosine similarity).
+        widths: channels of the image encoder's stages.
+        hidden: width of both heads' hidden layer.
+        text_embed, text_channels: word embedding size and 1-D conv channels of the text encoder.
+        grad_clip: gradient 2-norm clipping threshold.
+        probe_steps: Adam steps of each MLP probe.
+        seeds: independent training seeds per setting.
+        mpi3d_train: MPI3D training images used (at most the paper's 44,720 train split).
+    """
+
+    name: str
+    n_train: int
+    n_probe_train: int
+    n_probe_test: int
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: float
+    tau: float
+    widths: tuple[int, ...]
+    hidden: int
+    text_embed: int
+    text_channels: int
+    grad_clip: float
+    probe_steps: int
+    seeds: int
+    mpi3d_train: int
+
+    def with_overrides(self, **changes) -> ImageTextProfile:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+#: Kept for compatibility: the former name of :class:`ImageTextProfile`.
+ImageTextSettings = ImageTextProfile
+
+#: The image-text sizes of each compute profile (the numerical chapters use :data:`PROFILES`).
+IMAGE_TEXT_PROFILES: dict[str, ImageTextProfile] = {
+    s.name: s
+    for s in (
+        ImageTextProfile("smoke", n_train=2000, n_probe_train=600, n_probe_test=600, steps=40,
+                         batch_size=64, lr=2e-3, warmup=0.1, tau=0.1, widths=(8, 16, 32), hidden=64,
+                         text_embed=16, text_channels=32, grad_clip=5.0, probe_steps=100, seeds=1,
+                         mpi3d_train=2000),
+        ImageTextProfile("cpu", n_train=20000, n_probe_train=4000, n_probe_test=4000, steps=1200,
+                         batch_size=128, lr=2e-3, warmup=0.05, tau=0.1, widths=(16, 32, 64),
+                         hidden=128, text_embed=32, text_channels=64, grad_clip=5.0, probe_steps=600,
+                         seeds=1, mpi3d_train=20000),
+        ImageTextProfile("gpu", n_train=80000, n_probe_train=10000, n_probe_test=10000, steps=10000,
+                         batch_size=256, lr=1e-3, warmup=0.05, tau=0.1, widths=(32, 64, 128),
+                         hidden=256, text_embed=64, text_channels=128, grad_clip=5.0,
+                         probe_steps=2000, seeds=3, mpi3d_train=44720),
+        ImageTextProfile("paper", n_train=80000, n_probe_train=10000, n_probe_test=10000,
+                         steps=100_000, batch_size=256, lr=1e-5, warmup=0.0, tau=1.0,
+                         widths=(64, 128, 256), hidden=512, text_embed=128, text_channels=256,
+                         grad_clip=5.0, probe_steps=5000, seeds=3, mpi3d_train=44720),
+    )
+}
+
+
+def image_text_profile(name: str | None = None) -> ImageTextProfile:
+    """The image-text sizes of a profile: ``name``, else the active profile (``MMCL_PROFILE``)."""
+    return IMAGE_TEXT_PROFILES[active_profile(name).name]
+
+
+#: Kept for compatibility: the former name of :func:`image_text_profile`.
+image_text_settings = image_text_profile
+
+
+def image_text_table() -> pd.DataFrame:
+    """All image-text sizes side by side, one column per profile (the table chapter 5 prints)."""
+    return profiles_table("image_text")

@@ -13,7 +13,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +33,7 @@ __all__ = [
     "train_mmcl",
     "build_encoders",
     "lr_lambda",
+    "adam_loop",
     "show_progress",
     "compiled_or_eager",
 ]
@@ -175,6 +176,114 @@ def compiled_or_eager(fn: Callable) -> Callable:
     return call
 
 
+def _check_finite(history: torch.Tensor, lo: int, labels: Sequence[str] | None, hint: str,
+                  desc: str) -> None:
+    """Raise :class:`NonFiniteLossError` if ``history`` (steps lo.., E) holds a NaN or inf."""
+    bad = ~torch.isfinite(history)
+    if not bool(bad.any()):
+        return
+    rows, cols = torch.nonzero(bad, as_tuple=True)
+    first = int(rows.min())
+    members = sorted({int(c) for c, r in zip(cols, rows) if int(r) == first})
+    names = [labels[c] if labels is not None else str(c) for c in members]
+    values = history[first].cpu().tolist()
+    hi = lo + history.shape[0] - 1
+    raise NonFiniteLossError(
+        f"the InfoNCE loss became non-finite in steps {lo}..{hi} ({desc}): {values} at step "
+        f"{lo + first} for setting(s) {names}. Allowed are finite values only; {hint}."
+    )
+
+
+def adam_loop(
+    params: Sequence[nn.Parameter],
+    step_losses: Callable[[int], torch.Tensor],
+    *,
+    steps: int,
+    lr: float,
+    warmup: float,
+    grad_clip: float | None,
+    clip: str = "per_member",
+    schedule: str = "warmup_cosine",
+    fused: bool = True,
+    check_every: int = 50,
+    labels: Sequence[str] | None = None,
+    hint: str = "try a lower learning rate",
+    desc: str = "MMCL",
+    progress: bool | None = None,
+) -> np.ndarray:
+    """The one training loop of the package: Adam, warm-up + cosine schedule, clipping, history.
+
+    Every model of the book (the numerical encoders of :func:`train_mmcl` and the image-text
+    encoders of :func:`~mmcl_helpers.pair_training.train_pair_encoders`) trains here. The loss
+    history stays on the device; it is tested for NaN/inf once every ``check_every`` steps (and
+    at the end), so a GPU never waits for the host inside the loop.
+
+    Args:
+        params: the parameters to train.
+        step_losses: ``step -> losses``; a scalar or one loss per ensemble member, shape (E,).
+            Their sum is minimised.
+        steps, lr, warmup: number of steps, peak learning rate, warm-up fraction (:func:`lr_lambda`).
+        grad_clip: gradient 2-norm threshold (ignored when ``clip`` is ``"none"``).
+        clip: ``"per_member"`` (each ensemble member on its own norm; parameters carry the
+            member index first), ``"global"`` (one norm over all parameters) or ``"none"``.
+        schedule: ``"warmup_cosine"`` (:func:`lr_lambda` with ``warmup``) or
+            ``"cosine_annealing"`` (torch's ``CosineAnnealingLR`` over ``steps``, no warm-up;
+            the MLP probes use it).
+        fused: use the fused Adam kernel where available (same update, one pass).
+        check_every: steps between finiteness checks (each one device sync).
+        labels: one name per loss entry, for the error message.
+        hint: what to try, appended to the error message.
+        desc: progress bar label (and part of the error message).
+        progress: tqdm bar; default on unless ``MMCL_PROGRESS=0``.
+
+    Returns:
+        the loss per step and member, float32 array of shape (steps, E) (E = 1 for a scalar loss).
+
+    Raises:
+        NonFiniteLossError: a loss became NaN or infinite (the message names the step range
+            checked, the first bad step and the settings).
+    """
+    if clip not in ("per_member", "global", "none"):
+        raise ValueError(f"clip must be 'per_member', 'global' or 'none', got {clip!r}.")
+    if schedule not in ("warmup_cosine", "cosine_annealing"):
+        raise ValueError(
+            f"schedule must be 'warmup_cosine' or 'cosine_annealing', got {schedule!r}.")
+    if int(check_every) < 1:
+        raise ValueError(f"check_every must be a positive number of steps, got {check_every!r}.")
+    progress = show_progress() if progress is None else progress
+    opt = _adam(params, lr) if fused else torch.optim.Adam(params, lr=lr)
+    if schedule == "warmup_cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, steps, warmup))
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
+    history: torch.Tensor | None = None
+    lo = 0
+    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0)
+    for step in bar:
+        losses = step_losses(step)
+        flat = losses.detach().reshape(-1)
+        if history is None:
+            history = torch.zeros((steps, flat.numel()), dtype=torch.float32, device=flat.device)
+        history[step] = flat
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        if clip == "per_member":
+            _per_member_clip(params, grad_clip)
+        elif clip == "global":
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        sched.step()
+        if (step + 1) % check_every == 0 or step + 1 == steps:
+            _check_finite(history[lo : step + 1], lo, labels, hint, desc)
+            if progress:
+                bar.set_postfix(loss=f"{float(history[step].mean()):.3f}")
+            lo = step + 1
+    bar.close()
+    if history is None:
+        return np.zeros((0, len(labels or [])), dtype=np.float32)
+    return history.cpu().numpy()
+
+
 def train_mmcl(
     sim: MultimodalSimulation,
     profile: Profile,
@@ -182,6 +291,7 @@ def train_mmcl(
     encoding_sizes: list[int] | None = None,
     device: str | None = None,
     progress: bool | None = None,
+    check_every: int = 50,
 ) -> TrainResult:
     """Train f_x and f_t for every setting of ``sim``.
 
@@ -193,6 +303,8 @@ def train_mmcl(
         device: ``"cuda"``/``"cpu"``; default CUDA when available.
         progress: show a tqdm progress bar (works in notebooks and terminals); default on unless
             the environment variable ``MMCL_PROGRESS`` is ``0`` (the book build sets it).
+        check_every: test the losses for NaN/inf every this many steps (one device sync each;
+            see :func:`adam_loop`).
 
     Returns:
         a :class:`TrainResult`.
@@ -228,41 +340,29 @@ def train_mmcl(
     history = np.zeros((profile.steps, len(biases)), dtype=np.float32)
     gen = torch.Generator(device=device).manual_seed(seed)
     start = time.perf_counter()
+    hint = (f"try a lower learning rate (now {profile.lr}), a higher temperature (now "
+            f"{profile.tau}) or a smaller gradient clip (now {profile.grad_clip})")
     for gi, group in enumerate(groups):
         fx, ft = f_x[gi].train(), f_t[gi].train()
         params = list(fx.parameters()) + list(ft.parameters())
-        opt = _adam(params, profile.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: lr_lambda(s, profile.steps, profile.warmup)
-        )
         t_width = ft.in_mask.shape[-1]
 
         def pair_losses(x: torch.Tensor, t: torch.Tensor, fx=fx, ft=ft) -> torch.Tensor:
             return info_nce(fx(x), ft(t), profile.similarity, profile.tau)
 
         loss_fn = compiled_or_eager(pair_losses) if profile.compile else pair_losses
-        desc = "MMCL" if len(groups) == 1 else f"MMCL {biases[group[0]].label}"
-        bar = tqdm(range(profile.steps), desc=desc, disable=not progress, mininterval=1.0)
-        for step in bar:
+
+        def step_losses(step: int, group=group, loss_fn=loss_fn, t_width=t_width) -> torch.Tensor:
             batch = sim.sample(profile.batch_size, gen)
-            losses = loss_fn(batch.x, batch.t[group][:, :, :t_width])
-            if not torch.isfinite(losses).all():
-                bad = [biases[group[i]].label for i in torch.nonzero(~torch.isfinite(losses))[:, 0]]
-                raise NonFiniteLossError(
-                    f"the InfoNCE loss became {losses.detach().cpu().tolist()} at step {step} for "
-                    f"setting(s) {bad}. Allowed are finite values only; try a lower learning rate "
-                    f"(now {profile.lr}), a higher temperature (now {profile.tau}) or a smaller "
-                    f"gradient clip (now {profile.grad_clip})."
-                )
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            _per_member_clip(params, profile.grad_clip)
-            opt.step()
-            sched.step()
-            history[step, group] = losses.detach().cpu().numpy()
-            if progress and step % 100 == 0:
-                bar.set_postfix(loss=f"{float(losses.detach().mean()):.3f}")
-        bar.close()
+            return loss_fn(batch.x, batch.t[group][:, :, :t_width])
+
+        history[:, group] = adam_loop(
+            params, step_losses, steps=profile.steps, lr=profile.lr, warmup=profile.warmup,
+            grad_clip=profile.grad_clip, clip="per_member", fused=True, check_every=check_every,
+            labels=[biases[k].label for k in group], hint=hint,
+            desc="MMCL" if len(groups) == 1 else f"MMCL {biases[group[0]].label}",
+            progress=progress,
+        )
     seconds = time.perf_counter() - start
     config = {
         "profile": profile.name,

@@ -124,7 +124,7 @@ def test_policy_study_runs_and_scores(tmp_path):
                                                            n_probe_test=200, steps=4, probe_steps=5)
     policies = {"full": {"shape": (1, 0), "b_color": (1, 0)}, "omit": {"shape": (1, 0)},
                 "pos": {"x_pos": (1, 0), "y_pos": (1, 0)}}
-    study = run_policy_study(policies, seeds=[0], settings=settings, progress=False,
+    study = run_policy_study(policies, seeds=[0], profile=settings, progress=False,
                              cache_dir=str(tmp_path))
     s = study.scores
     assert set(s["policy"]) == {"full", "omit", "pos"}

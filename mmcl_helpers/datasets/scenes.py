@@ -38,11 +38,15 @@ import numpy as np
 from matplotlib.colors import hsv_to_rgb
 from PIL import Image, ImageDraw
 
+from ..utils import hashed_integers, hashed_uniform  # also re-exported here, kept for compatibility
+
 __all__ = [
     "SEMANTIC_FACTORS",
     "IMAGE_FACTORS",
     "DISCRETE_FACTORS",
     "SHAPE_NAMES",
+    "SCENE_ENCODING_SIZES",
+    "scene_encoding_size",
     "HUE_SPAN",
     "OBJECT_SV",
     "SPOTLIGHT_SV",
@@ -63,6 +67,9 @@ SEMANTIC_FACTORS: tuple[str, ...] = ("shape", "x_pos", "y_pos", "s_pos", "color"
 IMAGE_FACTORS: tuple[str, ...] = ("rotation", "scale", "jitter_x", "jitter_y", "texture")
 #: Number of values of each discrete semantic factor; the others are continuous on [0, 1].
 DISCRETE_FACTORS: dict[str, int] = {"shape": 7, "x_pos": 3, "y_pos": 3}
+#: The paper's encoding sizes for the scenes, by the number of unbiased semantics (App. E): settings
+#: with 1..7 unbiased factors get 3, 3, 4, 5, 5, 6, 7 dimensions.
+SCENE_ENCODING_SIZES: dict[int, int] = {1: 3, 2: 3, 3: 4, 4: 5, 5: 5, 6: 6, 7: 7}
 SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "heart", "hexagon")
 
 #: A hue value h in [0, 1] is drawn at angle HUE_SPAN * h of the colour wheel (0 red, 0.8 violet).
@@ -94,48 +101,6 @@ _SHADOW_SHIFT, _SHADOW = 0.03, 0.45  # drop shadow offset (fraction of size) and
 _STREAMS = {name: k for k, name in enumerate(
     ("shape", "x_pos", "y_pos", "s_pos", "color", "s_color", "b_color") + IMAGE_FACTORS
 )}
-
-_MASK64 = (1 << 64) - 1
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def hashed_uniform(seed: int, index: np.ndarray, stream: int) -> np.ndarray:
-    """Uniform numbers on [0, 1) that depend only on ``(seed, index, stream)``.
-
-    A counter-based generator (SplitMix64 hashing): the number for one index never depends on
-    which other indices are drawn with it.
-
-    Args:
-        seed: non-negative integer seed.
-        index: integer sample indices, any shape.
-        stream: non-negative integer naming the quantity drawn (one per factor).
-
-    Returns:
-        float64 array of the shape of ``index``.
-    """
-    for name, v in (("seed", seed), ("stream", stream)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) <= _MASK64:
-            raise ValueError(f"{name} must be an integer in 0..2**64-1, got {v!r}.")
-    idx = np.asarray(index)
-    if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0):
-        raise ValueError("index must hold non-negative integers.")
-    with np.errstate(over="ignore"):
-        key = _mix64(np.array([int(seed)], dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15))
-        key = _mix64(key ^ np.uint64((int(stream) * 0xD1B54A32D192ED03) & _MASK64))
-        z = _mix64(key ^ (idx.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def hashed_integers(seed: int, index: np.ndarray, stream: int, high: int) -> np.ndarray:
-    """Uniform integers in 0..high-1 from :func:`hashed_uniform` (int64, the shape of ``index``)."""
-    return np.minimum((hashed_uniform(seed, index, stream) * high).astype(np.int64), high - 1)
-
 
 @dataclass
 class SceneLatents:
@@ -254,6 +219,12 @@ def sample_scene_latents(n: int, seed: int = 0, start: int = 0) -> SceneLatents:
         b_color=(s_pos + s_color + u("b_color")) / 3.0,
         **{name: u(name) for name in IMAGE_FACTORS},
     )
+
+
+def scene_encoding_size(bias) -> int:
+    """Encoding size of a scene setting (a :class:`~mmcl_helpers.biases.CaptionBias`):
+    :data:`SCENE_ENCODING_SIZES` of its number of unbiased semantics."""
+    return SCENE_ENCODING_SIZES[len(bias.unbiased)]
 
 
 def hue_to_rgb(hue: np.ndarray, sv: tuple[float, float]) -> np.ndarray:
