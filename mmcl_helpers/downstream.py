@@ -22,7 +22,7 @@ from .simulation import MultimodalSimulation
 from .training import TrainResult
 
 __all__ = ["target_function", "downstream_targets", "shift_semantics", "downstream_scores",
-           "run_downstream", "TARGET_DIMS", "SHIFTED"]
+           "run_downstream", "downstream_summary", "TARGET_DIMS", "SHIFTED"]
 
 TARGET_DIMS = (3, 5, 7, 9)
 SHIFTED = (9, 10)
@@ -118,3 +118,14 @@ def run_downstream(run: NumericalRun, profile: Profile) -> pd.DataFrame:
         for sim, trained, seed in zip(run.simulations, run.trained, run.config["seeds"])
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def downstream_summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of :func:`run_downstream` scores.
+
+    Returns:
+        columns task, split, selected, mean, std (std NaN for one seed), in the order of
+        ``scores``.
+    """
+    return (scores.groupby(["task", "split", "selected"], sort=False)["score"]
+            .agg(["mean", "std"]).reset_index())

@@ -22,7 +22,7 @@ from .biases import CaptionBias, format_set
 from .latents import LatentModel
 from .probes import linear_r2, mlp_r2
 from .profiles import Profile, active_profile, default_device
-from .results import StudyResult, factor_role
+from .results import NUMERICAL_BARS, StudyResult, factor_role
 from .simulation import MultimodalSimulation
 from .training import TrainResult, train_mmcl
 
@@ -38,6 +38,9 @@ __all__ = [
     "with_theory",
     "recovery_by_variance",
     "score_grid",
+    "encoder_grids",
+    "mean_by_factor",
+    "theorem_checks",
     "EVAL_SEED_OFFSET",
     "TRAINING_VERSION",
     "training_cache_path",
@@ -111,6 +114,19 @@ def score_grid(
     return grid.reindex(
         index=list(dict.fromkeys(df["factor"])), columns=list(dict.fromkeys(df["column"]))
     )
+
+
+def encoder_grids(scores: pd.DataFrame, probe: str = "mlp", column: str = "setting") -> list[pd.DataFrame]:
+    """``[grid of ẑ_x, grid of ẑ_t]`` (:func:`score_grid`): the two panels of a sweep figure."""
+    return [score_grid(scores, probe, encoder, column) for encoder in ("x", "t")]
+
+
+def mean_by_factor(scores: pd.DataFrame, encoder: str = "x", probe: str = "linear") -> pd.Series:
+    """Mean score per factor (over settings and seeds), in table order: one row of Tables 4-5."""
+    part = scores[(scores["encoder"] == encoder) & (scores["probe"] == probe)]
+    if part.empty:
+        raise ValueError(f"no scores for encoder={encoder!r}, probe={probe!r}.")
+    return part.groupby("factor", sort=False)["score"].mean()
 
 
 def selection_sweep(n_semantic: int = 10) -> list[CaptionBias]:
@@ -310,6 +326,35 @@ def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:
     )
     out["theory"] = out["role"].map(lambda r: 1.0 if r == "unbiased" else 0.0)
     return out
+
+
+def theorem_checks(pattern: pd.DataFrame, discarded: str = "omitted", encoder: str = "x") -> pd.DataFrame:
+    """The numerical chapters' bars (:data:`~mmcl_helpers.results.NUMERICAL_BARS`) on a pattern.
+
+    Args:
+        pattern: :func:`theorem_pattern` of a run.
+        discarded: the discarded role of the sweep (``"omitted"`` or ``"perturbed"``).
+        encoder: which representation to check.
+
+    Returns:
+        one row per role (unbiased, ``discarded``, image-specific, text-specific): role, op
+        (``>=`` or ``<=``), bar, worst (the minimum for ``>=``, the maximum for ``<=``), met.
+
+    Raises:
+        ValueError: ``discarded`` is not a discarded role, or the pattern lacks a role.
+    """
+    if discarded not in ("omitted", "perturbed"):
+        raise ValueError(f"discarded must be 'omitted' or 'perturbed', got {discarded!r}.")
+    zx = pattern[pattern["encoder"] == encoder].set_index("role")
+    rows = []
+    for role in ("unbiased", discarded, "image-specific", "text-specific"):
+        if role not in zx.index:
+            raise ValueError(f"the pattern has no {role!r} cells for encoder {encoder!r}.")
+        op, bar = NUMERICAL_BARS[role]
+        worst = float(zx.loc[role, "min"] if op == ">=" else zx.loc[role, "max"])
+        met = worst >= bar if op == ">=" else worst <= bar
+        rows.append(dict(role=role, op=op, bar=bar, worst=worst, met=bool(met)))
+    return pd.DataFrame(rows)
 
 
 def _simulations_by_seed(run: NumericalRun) -> dict[int, MultimodalSimulation]:

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["score_heatmap", "sweep_figure", "correlation_heatmap", "theory_scatter"]
+__all__ = ["score_heatmap", "sweep_figure", "correlation_heatmap", "theory_scatter", "downstream_figure",
+           "shift_figure", "recovery_curves_figure"]
 
 
 def score_heatmap(
@@ -115,3 +116,103 @@ def theory_scatter(
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
     return ax
+
+
+def downstream_figure(summary: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Chapter 3's downstream panels: regression R^2 per target, classification MCC per split.
+
+    Args:
+        summary: :func:`~mmcl_helpers.downstream.downstream_summary` of a selection sweep.
+        title: figure title.
+
+    Returns:
+        the figure (two panels, error bars are one standard deviation over seeds).
+    """
+    from .downstream import TARGET_DIMS
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
+    for t, d in enumerate(TARGET_DIMS, start=1):
+        part = summary[summary["task"] == f"y{t}"]
+        ax1.errorbar(part["selected"], part["mean"], yerr=part["std"].fillna(0), marker="o",
+                     capsize=3, label=f"y{t} = F(s_[{d}])")
+    ax1.set_title("regression from the frozen ẑ_x, in distribution")
+    ax1.set_ylabel("R²")
+    for split, label in [("id", "in distribution"), ("ood", "s9, s10 shifted")]:
+        part = summary[(summary["task"] == "class") & (summary["split"] == split)]
+        ax2.errorbar(part["selected"], part["mean"], yerr=part["std"].fillna(0), marker="o",
+                     capsize=3, label=label)
+    ax2.set_title("classification (y2 > median) from the frozen ẑ_x")
+    ax2.set_ylabel("MCC")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("semantics the captions selected")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def shift_figure(shift: pd.DataFrame, names: dict[str, str], title: str = "") -> plt.Figure:
+    """Chapter 6's shift test: classifier MCC per policy, in distribution and shifted.
+
+    Args:
+        shift: :func:`~mmcl_helpers.practice.shift_scores` rows (policy, seed, split, mcc).
+        names: policy label -> tick label, in bar order.
+        title: axes title.
+
+    Returns:
+        the figure: bars are means over seeds with one standard deviation, dots single seeds.
+    """
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    order = list(names)
+    for k, split in enumerate(["in-distribution", "shifted"]):
+        part = shift[shift["split"] == split]
+        means = part.groupby("policy")["mcc"].mean().reindex(order)
+        stds = part.groupby("policy")["mcc"].std().reindex(order).fillna(0)
+        x = np.arange(len(order)) + (k - 0.5) * 0.38
+        ax.bar(x, means, width=0.36, yerr=stds, capsize=4, label=split,
+               color=["tab:blue", "tab:orange"][k])
+        for xi, policy in zip(x, order):
+            ax.plot(np.full(int((part["policy"] == policy).sum()), xi),
+                    part.loc[part["policy"] == policy, "mcc"], "k.", ms=4)
+    ax.set_xticks(np.arange(len(order)), [names[p] for p in order])
+    ax.set_ylabel("shape classifier MCC")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def recovery_curves_figure(error_curve: pd.DataFrame, mention_curve: pd.DataFrame) -> plt.Figure:
+    """Chapter 6's recovery curves: score against the wrong-mention and the mention rate.
+
+    Args:
+        error_curve, mention_curve: :func:`~mmcl_helpers.practice.recovery_curves` rows of the
+            factor whose error rate varies and of the one whose mention rate varies.
+
+    Returns:
+        the figure, with the learned and discarded bands of :mod:`~mmcl_helpers.results` shaded
+        and the theorem's values at the extremes marked.
+    """
+    from .results import DISCARDED_BAR, LEARNED_BAR
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True, sharey=True)
+    ax1.plot(error_curve["error_rate"], error_curve["score_mean"], "o-", color="tab:red",
+             label="measured")
+    ax1.plot([0, 2 / 3], [1, 0], "s", mfc="none", color="k", ms=9, label="theorem at the extremes")
+    ax1.set_xlabel("share of mentions of the row that are wrong (measured)")
+    ax1.set_ylabel("factor recovered from ẑ_x (MCC, MLP probe)")
+    ax1.set_title("Negate: corrupted mentions of the row")
+    ax2.plot(mention_curve["mention_rate"], mention_curve["score_mean"], "o-", color="tab:green",
+             label="measured")
+    ax2.plot([0, 1], [0, 1], "s", mfc="none", color="k", ms=9, label="theorem at the extremes")
+    ax2.set_xlabel("share of captions that mention the column (measured)")
+    ax2.set_title("Randomly missing mentions of the column")
+    for ax in (ax1, ax2):
+        ax.axhspan(LEARNED_BAR, 1.05, color="tab:green", alpha=0.07)
+        ax.axhspan(-0.05, DISCARDED_BAR, color="tab:red", alpha=0.07)
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend(loc="center right")
+    return fig

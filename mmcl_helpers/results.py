@@ -35,6 +35,7 @@ __all__ = [
     "LEARNED_BAR",
     "DISCARDED_BAR",
     "ROLES",
+    "NUMERICAL_BARS",
     "recovery_class",
     "factor_role",
     "StudyResult",
@@ -47,6 +48,17 @@ SCORE_COLUMNS: tuple[str, ...] = ("encoder", "factor", "role", "probe", "metric"
 LEARNED_BAR = 0.8
 #: A factor is discarded at or below this score.
 DISCARDED_BAR = 0.2
+
+#: The numerical chapters' bars on the worst cell of each role (ẑ_x, MLP probe, independent
+#: semantics): ``role -> (">=" or "<=", bar)``. Discarded factors must fall to 0.15 there (the
+#: simulation is cleaner than images), image- and text-specific factors to 0.1.
+NUMERICAL_BARS: dict[str, tuple[str, float]] = {
+    "unbiased": (">=", LEARNED_BAR),
+    "omitted": ("<=", 0.15),
+    "perturbed": ("<=", 0.15),
+    "image-specific": ("<=", 0.1),
+    "text-specific": ("<=", 0.1),
+}
 
 #: Every value of the ``role`` column.
 ROLES: tuple[str, ...] = ("unbiased", "omitted", "perturbed", "partly mentioned",

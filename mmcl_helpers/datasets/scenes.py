@@ -47,6 +47,8 @@ __all__ = [
     "SHAPE_NAMES",
     "SCENE_ENCODING_SIZES",
     "scene_encoding_size",
+    "PARENT_R2",
+    "parent_r2_table",
     "HUE_SPAN",
     "OBJECT_SV",
     "SPOTLIGHT_SV",
@@ -225,6 +227,38 @@ def scene_encoding_size(bias) -> int:
     """Encoding size of a scene setting (a :class:`~mmcl_helpers.biases.CaptionBias`):
     :data:`SCENE_ENCODING_SIZES` of its number of unbiased semantics."""
     return SCENE_ENCODING_SIZES[len(bias.unbiased)]
+
+
+#: Exact R^2 of a factor's best linear prediction from some of its causes, from the structural
+#: equations above: ``(factor, predicted from) -> R^2``. With Var(x_pos / 6) = 2/3/36 and
+#: Var(U / 3) = 1/108 for the object colour; ``b_color = (1.5 s_pos + 0.5 U1 + U2) / 3`` once
+#: ``s_color`` is written out.
+PARENT_R2: dict[tuple[str, tuple[str, ...]], float] = {
+    ("color", ("x_pos",)): (2 / 3 / 36) / (2 * (2 / 3 / 36) + 1 / 108),
+    ("color", ("x_pos", "y_pos")): 2 * (2 / 3 / 36) / (2 * (2 / 3 / 36) + 1 / 108),
+    ("s_color", ("s_pos",)): 0.5,
+    ("b_color", ("s_pos",)): 2.25 / 3.5,
+    ("b_color", ("s_pos", "s_color")): 2.5 / 3.5,
+}
+
+
+def parent_r2_table(latents: SceneLatents):
+    """:data:`PARENT_R2` beside the same R^2 measured by linear regression on ``latents``.
+
+    Returns:
+        a pandas frame with columns ``factor``, ``predicted from`` (comma-joined),
+        ``R² (sampled)`` and ``R² (exact)``, one row per entry of :data:`PARENT_R2`.
+    """
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    rows = []
+    for (child, parents), exact in PARENT_R2.items():
+        x = np.stack([getattr(latents, p) for p in parents], 1).astype(float)
+        y = getattr(latents, child)
+        sampled = LinearRegression().fit(x, y).score(x, y)
+        rows.append((child, ", ".join(parents), sampled, exact))
+    return pd.DataFrame(rows, columns=["factor", "predicted from", "R² (sampled)", "R² (exact)"])
 
 
 def hue_to_rgb(hue: np.ndarray, sv: tuple[float, float]) -> np.ndarray:
