@@ -35,8 +35,9 @@ import pandas as pd
 import torch
 from sklearn.metrics import matthews_corrcoef
 
-from .audit import AuditThresholds, audit_captions, audit_verdict, scene_audit_frame, scene_vocabulary
+from .audit import AuditThresholds, audit_captions, audit_verdict
 from .datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
+from .datasets.scene_audit import scene_audit_frame, scene_vocabulary
 from .datasets.scenes import (
     DISCRETE_FACTORS,
     IMAGE_FACTORS,

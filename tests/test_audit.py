@@ -264,7 +264,6 @@ def test_default_thresholds_come_from_chapter_6():
     assert (t.min_mention_rate, t.max_error_rate, t.discard_mention_rate, t.discard_error_rate) == (
         0.5, 0.5, 0.15, 0.6
     )
-    assert "chapter 6" in AuditThresholds.__doc__
     # Under the defaults a column mentioned half the time is learned, one mentioned a quarter of
     # the time is at risk, one mentioned a tenth of the time is discarded, and a factor that every
     # caption reports but resamples (2/3 wrong for three values) is discarded.

@@ -17,7 +17,15 @@ def test_figure_values_shapes():
 
 
 def test_table5_rows():
-    assert len(TABLE5_LINEAR_ZX["independent"]) == 12
+    # Table 5: selected [8], perturbed [2]; one value per factor s1..s10, m_x, m_t.
+    for kind in ("independent", "dependent"):
+        row = TABLE5_LINEAR_ZX[kind]
+        assert len(row) == 12 and all(0.0 <= v <= 1.0 for v in row)
+        assert min(row[2:8]) >= 0.95  # s3..s8 are selected and unperturbed: recovered
+        assert row[10:] == [0.0, 0.0]  # m_x, m_t are never recovered
+    assert max(TABLE5_LINEAR_ZX["independent"][:2] + TABLE5_LINEAR_ZX["independent"][8:]) <= 0.01
+    # With dependent semantics the discarded s1, s2, s9, s10 keep what their correlates explain.
+    assert min(TABLE5_LINEAR_ZX["dependent"][i] for i in (0, 1, 8, 9)) >= 0.5
 
 
 def test_comparison_table():

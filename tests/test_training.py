@@ -5,9 +5,10 @@ import torch
 from mmcl_helpers.biases import CaptionBias
 from mmcl_helpers.experiments import run_numerical
 from mmcl_helpers.latents import LatentModel
+from mmcl_helpers.losses import info_nce
 from mmcl_helpers.profiles import get_profile
 from mmcl_helpers.simulation import MultimodalSimulation
-from mmcl_helpers.training import NonFiniteLossError, lr_lambda, train_mmcl
+from mmcl_helpers.training import NonFiniteLossError, adam_loop, build_encoders, lr_lambda, train_mmcl
 
 TINY = get_profile("smoke").with_overrides(steps=20, batch_size=64, probe_train=300,
                                            probe_test=300, probe_steps=20)
@@ -35,19 +36,50 @@ def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
                       device="cpu")
     c = run_numerical(settings, n_image=2, n_text=2, profile=TINY, seeds=2, progress=False,
                       device="cpu")
-    np.testing.assert_array_equal(a.scores["r2"], b.scores["r2"])
+    np.testing.assert_array_equal(a.scores["score"], b.scores["score"])
     np.testing.assert_array_equal(a.trained[0].history, b.trained[0].history)
     assert not np.array_equal(a.trained[0].history, c.trained[0].history)
 
 
 def test_settings_trained_together_match_settings_trained_alone():
     # The ensemble sums independent losses and clips per member, so a member's updates do not
-    # depend on its neighbours; only the shared data stream ties them together.
+    # depend on its neighbours: a member trained beside another, from the same start and on the
+    # same batches, ends with the same weights as when trained alone.
     both = [CaptionBias({1}, n_semantic=3), CaptionBias({1, 2}, n_semantic=3)]
     sim = _sim(both)
+    torch.manual_seed(0)
+    fx2, ft2 = build_encoders(sim.x_dim, sim.t_dims, [2, 3], TINY)
+    fx1, ft1 = build_encoders(sim.x_dim, sim.t_dims[1:], [3], TINY)
+    pair, alone = (fx2, ft2), (fx1, ft1)
+    with torch.no_grad():
+        for one, two in zip(alone, pair):
+            for a, b in zip(list(one.parameters()) + list(one.buffers()),
+                            list(two.parameters()) + list(two.buffers())):
+                a.copy_(b[1:2] if b.dim() and b.shape[0] == 2 else b)
+    gen = torch.Generator().manual_seed(0)
+    batches = [sim.sample(64, gen) for _ in range(15)]
+
+    def run(fx, ft, members):
+        def step(k):
+            b = batches[k]
+            return info_nce(fx(b.x), ft(b.t[members][:, :, : ft.in_mask.shape[-1]]), "cosine", 0.1)
+
+        params = list(fx.train().parameters()) + list(ft.train().parameters())
+        # A tight clip, so that clipping acts and a shared clip would couple the members.
+        return adam_loop(params, step, steps=15, lr=3e-3, warmup=0.1, grad_clip=0.05,
+                         clip="per_member", progress=False)
+
+    h2 = run(fx2, ft2, [0, 1])
+    h1 = run(fx1, ft1, [1])
+    assert h2.shape == (15, 2) and h1.shape == (15, 1)
+    assert not np.allclose(h2[:, 0], h2[:, 1])  # the two members really differ
+    np.testing.assert_allclose(h1[:, 0], h2[:, 1], rtol=1e-5, atol=1e-6)
+    for one, two in zip(alone, pair):
+        for a, b in zip(one.parameters(), two.parameters()):
+            np.testing.assert_allclose(a.detach().numpy()[0], b.detach().numpy()[1], rtol=1e-4,
+                                       atol=1e-6)
     res = train_mmcl(sim, TINY, seed=0, device="cpu", progress=False)
-    assert res.history.shape == (20, 2)
-    assert res.encoding_sizes() == [2, 3]
+    assert res.history.shape == (20, 2) and res.encoding_sizes() == [2, 3]
 
 
 def test_diverging_loss_raises_a_clear_error():
@@ -75,7 +107,7 @@ def test_scores_table_is_tidy():
     df = run.scores
     assert set(df["encoder"]) == {"x", "t"} and set(df["probe"]) == {"linear", "mlp"}
     assert list(dict.fromkeys(df["factor"])) == ["s1", "s2", "s3", "mx", "mt"]
-    assert df["r2"].between(0, 1).all()
+    assert df["score"].between(0, 1).all() and set(df["metric"]) == {"R2"}
     roles = df.drop_duplicates("factor").set_index("factor")["role"].to_dict()
     assert roles == {"s1": "unbiased", "s2": "perturbed", "s3": "omitted",
                      "mx": "image-specific", "mt": "text-specific"}

@@ -1,34 +1,38 @@
-"""Captions of the rendered scenes, bias settings by factor name, and a word tokenizer.
+"""Captions of the rendered scenes (and, for compatibility, the names of its former neighbours).
 
-A caption describes the *selected* semantic factors and may misreport the *perturbed* ones (paper
-§5.3): a perturbed factor is resampled uniformly (a discrete factor over its values, a continuous
-one on [0, 1]) with probability ``p_perturb``, independently for each factor and pair. The
-phrasing (one of :data:`N_PHRASINGS`) is the text-specific factor ``m_t``.
+The phrasing (one of :data:`N_PHRASINGS`) is the text-specific factor ``m_t``. Colours are named
+as in the paper: the object colour by the nearest of matplotlib's ``TABLEAU_COLORS`` (10 names),
+the spotlight by ``CSS4_COLORS`` and the background by ``XKCD_COLORS``, nearest in RGB to the
+colour the renderer draws. The spotlight position is named by one of five words (northwest,
+northeast, center, southwest, southeast): a lossy description of a continuous factor.
 
-Settings are written with factor names (``selected={"shape", "x_pos"}``) and converted here, in
-one place, to :class:`~mmcl_helpers.biases.CaptionBias` (1-based indices in the factor order).
-The helpers for names, settings and perturbation take the factor list as an argument, so that
-:mod:`~mmcl_helpers.datasets.mpi3d` uses them too.
-
-Colours are named as in the paper: the object colour by the nearest of matplotlib's
-``TABLEAU_COLORS`` (10 names), the spotlight by ``CSS4_COLORS`` and the background by
-``XKCD_COLORS``, nearest in RGB to the colour the renderer draws. The spotlight position is
-named by one of five words (northwest, northeast, center, southwest, southeast): a lossy
-description of a continuous factor.
+Settings by factor name live in :mod:`~mmcl_helpers.datasets.naming`, the generic perturbation
+of reported values in :mod:`~mmcl_helpers.datasets.perturbation` and the tokenizer in
+:mod:`~mmcl_helpers.datasets.tokens`; their names are re-exported here (kept for compatibility).
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import numpy as np
-import torch
 from matplotlib.colors import CSS4_COLORS, TABLEAU_COLORS, XKCD_COLORS, to_rgb
 
-from ..biases import CaptionBias, InvalidIndexSetError
+from ..biases import CaptionBias
+from .naming import (  # noqa: F401 - re-exported, kept for compatibility
+    SCENE_P_PERTURB,
+    UnknownFactorError,
+    bias_from_names,
+    factor_indices,
+    factor_names,
+    format_factor_set,
+    named_perturbation_sweep,
+    named_selection_sweep,
+    names_of,
+    perturbation_settings,
+    selection_settings,
+)
+from .perturbation import _COIN_STREAM, _PHRASING_STREAM, _VALUE_STREAM, CaptionBatch, perturb_factors  # noqa: F401
 from .scenes import (
     BACKGROUND_SV,
     DISCRETE_FACTORS,
@@ -38,9 +42,9 @@ from .scenes import (
     SPOTLIGHT_SV,
     SceneLatents,
     hashed_integers,
-    hashed_uniform,
     hue_to_rgb,
 )
+from .tokens import PAD, UNK, build_vocab, decode_tokens, encode_captions, tokenize  # noqa: F401
 
 __all__ = [
     "SCENE_P_PERTURB",
@@ -72,206 +76,6 @@ __all__ = [
     "encode_captions",
     "decode_tokens",
 ]
-
-#: Default probability that a perturbable factor is resampled in a given pair (paper §5.3).
-SCENE_P_PERTURB = 1.0
-
-
-class UnknownFactorError(InvalidIndexSetError):
-    """Raised for a factor name that is not one of the dataset's semantic factors."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Settings by factor name
-
-
-def factor_indices(names: Iterable[str], factors: Sequence[str], what: str) -> frozenset[int]:
-    """1-based indices of factor names in ``factors``.
-
-    Raises:
-        UnknownFactorError: a name not in ``factors``, a bare string, or a repeated name.
-    """
-    if isinstance(names, str):
-        raise UnknownFactorError(
-            f"{what} must be a collection of factor names such as {{{factors[0]!r}}}, got the string "
-            f"{names!r}."
-        )
-    items = list(names)
-    unknown = [n for n in items if n not in factors]
-    if unknown:
-        raise UnknownFactorError(
-            f"{what} holds unknown factor name(s) {unknown}; allowed are {list(factors)}."
-        )
-    dupes = sorted({n for n in items if items.count(n) > 1})
-    if dupes:
-        raise UnknownFactorError(f"{what} lists {dupes} more than once; list each factor once.")
-    return frozenset(factors.index(n) + 1 for n in items)
-
-
-def factor_names(indices: Iterable[int], factors: Sequence[str]) -> tuple[str, ...]:
-    """Names of 1-based indices, in factor order."""
-    return tuple(factors[i - 1] for i in sorted(indices))
-
-
-def format_factor_set(indices: Iterable[int], factors: Sequence[str]) -> str:
-    """Set label by names: ``∅``, ``{shape}``, ``{shape, x_pos}``, ``{shape..y_pos}`` (a run of 3+)."""
-    idx = sorted(indices)
-    if not idx:
-        return "∅"
-    parts, run = [], [idx[0]]
-    for i in idx[1:] + [None]:
-        if i is not None and i == run[-1] + 1:
-            run.append(i)
-            continue
-        if len(run) >= 3:
-            parts.append(f"{factors[run[0] - 1]}..{factors[run[-1] - 1]}")
-        else:
-            parts.extend(factors[j - 1] for j in run)
-        if i is not None:
-            run = [i]
-    return "{" + ", ".join(parts) + "}"
-
-
-def bias_from_names(
-    selected: Iterable[str],
-    perturbed: Iterable[str] = (),
-    factors: Sequence[str] = SEMANTIC_FACTORS,
-    p_perturb: float = SCENE_P_PERTURB,
-) -> CaptionBias:
-    """A :class:`CaptionBias` from factor names.
-
-    Args:
-        selected: names of the factors a caption describes (non-empty).
-        perturbed: names of the selected factors it may misreport (a proper subset of selected).
-        factors: the dataset's semantic factors, in order (index i + 1 is ``factors[i]``).
-        p_perturb: probability that each perturbed factor is resampled in a given pair.
-
-    Raises:
-        UnknownFactorError: for an unknown name.
-        InvalidIndexSetError: empty selection, perturbed not a proper subset of selected, or
-            ``p_perturb`` outside [0, 1] (the message gives indices; see ``factors``).
-    """
-    sel = factor_indices(selected, factors, "selected")
-    pert = factor_indices(perturbed, factors, "perturbed")
-    outside = factor_names(pert - sel, factors)
-    if outside:
-        raise InvalidIndexSetError(
-            f"perturbed holds {list(outside)}, which the caption does not select (selected = "
-            f"{list(factor_names(sel, factors))}); only selected factors can be misreported."
-        )
-    if sel and pert == sel:
-        raise InvalidIndexSetError(
-            f"perturbed equals selected ({list(factor_names(sel, factors))}): it must be a proper "
-            "subset, so that at least one selected factor is always reported faithfully."
-        )
-    return CaptionBias(sel, pert, n_semantic=len(factors), p_perturb=p_perturb)
-
-
-def selection_settings(
-    factors: Sequence[str] = SEMANTIC_FACTORS, p_perturb: float = SCENE_P_PERTURB
-) -> dict[str, CaptionBias]:
-    """Selection sweep: setting k selects the first k factors, nothing perturbed.
-
-    Returns:
-        label (e.g. ``"{shape..y_pos}"``) -> bias, in order k = 1 .. len(factors).
-    """
-    out = {}
-    for k in range(1, len(factors) + 1):
-        bias = bias_from_names(factors[:k], (), factors, p_perturb)
-        out[format_factor_set(bias.selected, factors)] = bias
-    return out
-
-
-def perturbation_settings(
-    factors: Sequence[str] = SEMANTIC_FACTORS,
-    p_perturb: float = SCENE_P_PERTURB,
-    most_perturbed_first: bool = True,
-) -> dict[str, CaptionBias]:
-    """Perturbation sweep: everything selected, perturbed = every suffix of ``factors[1:]``.
-
-    For the scenes: {x_pos..b_color}, {y_pos..b_color}, ..., {b_color}, ∅ (the first factor is
-    never perturbed). The paper numbers these both ways, so they are named by their sets.
-
-    Returns:
-        label of the perturbed set -> bias, from the largest perturbed set to ∅ (reversed with
-        ``most_perturbed_first=False``).
-    """
-    out = {}
-    for k in range(1, len(factors) + 1):
-        bias = bias_from_names(factors, factors[k:], factors, p_perturb)
-        out[format_factor_set(bias.perturbed, factors)] = bias
-    if not most_perturbed_first:
-        out = dict(reversed(out.items()))
-    return out
-
-
-@dataclass
-class CaptionBatch:
-    """Captions of a batch and what they report.
-
-    Attributes:
-        text: the captions, N strings.
-        phrasing: template index of each caption (the text-specific factor m_t), shape (N,).
-        reported: for each selected factor, the value the caption states (after perturbation),
-            shape (N,) each.
-        resampled: for each perturbed factor, whether its value was resampled, shape (N,) bool.
-    """
-
-    text: list[str]
-    phrasing: np.ndarray
-    reported: dict[str, np.ndarray]
-    resampled: dict[str, np.ndarray]
-
-    def __len__(self) -> int:
-        return len(self.text)
-
-
-# Stream ids of the caption's random numbers (distinct from the renderer's 0..11).
-_COIN_STREAM, _VALUE_STREAM, _PHRASING_STREAM = 1000, 2000, 3000
-
-
-def perturb_factors(
-    values: Mapping[str, np.ndarray],
-    bias: CaptionBias,
-    factors: Sequence[str],
-    cardinality: Mapping[str, int],
-    seed: int,
-    index: np.ndarray,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The values a caption reports: selected factors, perturbed ones resampled with ``p_perturb``.
-
-    Draws depend only on ``(seed, index)``, so a pair's caption never depends on its batch.
-
-    Args:
-        values: true value of each factor, shape (N,) each (at least the selected ones).
-        bias: selected and perturbed factors (indices into ``factors``) and ``p_perturb``.
-        factors: the dataset's semantic factors in order.
-        cardinality: number of values of each discrete factor; the others are uniform on [0, 1].
-        seed: caption seed.
-        index: sample indices, shape (N,).
-
-    Returns:
-        (reported, resampled): value per selected factor, and a bool mask per perturbed factor.
-    """
-    if len(factors) != bias.n_semantic:
-        raise InvalidIndexSetError(
-            f"the bias is for {bias.n_semantic} factors but the dataset has {len(factors)} "
-            f"({list(factors)}); build it with bias_from_names(..., factors=...)."
-        )
-    reported, resampled = {}, {}
-    for i in sorted(bias.selected):
-        name = factors[i - 1]
-        value = np.asarray(values[name])
-        if i in bias.perturbed:
-            coin = hashed_uniform(seed, index, _COIN_STREAM + i) < bias.p_perturb
-            if name in cardinality:
-                new = hashed_integers(seed, index, _VALUE_STREAM + i, cardinality[name])
-            else:
-                new = hashed_uniform(seed, index, _VALUE_STREAM + i)
-            value = np.where(coin, new, value).astype(value.dtype)
-            resampled[name] = coin
-        reported[name] = value
-    return reported, resampled
 
 
 # ----------------------------------------------------------------------------------------------
@@ -438,66 +242,3 @@ def scene_captions(
     phrasing = hashed_integers(seed, latents.index, _PHRASING_STREAM, phrasings)
     text = caption_text(factor_words(reported), phrasing)
     return CaptionBatch(text=text, phrasing=phrasing, reported=reported, resampled=resampled)
-
-
-# ----------------------------------------------------------------------------------------------
-# Tokenizer
-
-PAD, UNK = "<pad>", "<unk>"
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens: letters and digits, keeping an inner apostrophe (``robin's``).
-
-    Punctuation, slashes and spaces separate words and are dropped.
-    """
-    return _WORD.findall(text.lower())
-
-
-def build_vocab(texts: Iterable[str], min_count: int = 1) -> dict[str, int]:
-    """Word -> id, with ``<pad>`` = 0 and ``<unk>`` = 1, then words by frequency (ties by name).
-
-    Args:
-        texts: captions to count words in.
-        min_count: words seen fewer times map to ``<unk>``.
-    """
-    counts = Counter(tok for t in texts for tok in tokenize(t))
-    words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    return {PAD: 0, UNK: 1, **{w: i + 2 for i, w in enumerate(words)}}
-
-
-def encode_captions(texts: Sequence[str], vocab: Mapping[str, int], max_len: int) -> torch.Tensor:
-    """Token ids of each caption, cut or padded (id 0) to ``max_len``.
-
-    Args:
-        texts: N captions.
-        vocab: from :func:`build_vocab`; words not in it become ``<unk>``.
-        max_len: L, tokens kept per caption.
-
-    Returns:
-        LongTensor of shape (N, L).
-    """
-    if vocab.get(PAD) != 0 or UNK not in vocab:
-        raise ValueError(f"vocab must map {PAD!r} to 0 and contain {UNK!r}; use build_vocab().")
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer, got {max_len!r}.")
-    out = torch.zeros(len(texts), max_len, dtype=torch.long)
-    unk = vocab[UNK]
-    for i, t in enumerate(texts):
-        ids = [vocab.get(w, unk) for w in tokenize(t)[:max_len]]
-        if ids:
-            out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return out
-
-
-def decode_tokens(ids: torch.Tensor, vocab: Mapping[str, int]) -> list[str]:
-    """Captions back from token ids (padding dropped), words joined by single spaces.
-
-    Args:
-        ids: LongTensor of shape (N, L).
-        vocab: the vocabulary used to encode.
-    """
-    inverse = {i: w for w, i in vocab.items()}
-    pad = vocab[PAD]
-    return [" ".join(inverse[int(i)] for i in row if int(i) != pad) for row in ids]

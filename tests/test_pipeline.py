@@ -1,0 +1,211 @@
+"""The shared pipeline: one training loop, one result schema, and the helpers chapters 1-6 call."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mmcl_helpers.biases import CaptionBias  # noqa: E402
+from mmcl_helpers.datasets.captions import selection_settings  # noqa: E402
+from mmcl_helpers.datasets.figures import pairs_figure, scene_pairs_figure  # noqa: E402
+from mmcl_helpers.datasets.scenes import PARENT_R2, parent_r2_table, sample_scene_latents  # noqa: E402
+from mmcl_helpers.downstream import (  # noqa: E402
+    downstream_summary,
+    downstream_targets,
+    shift_semantics,
+    target_function,
+)
+from mmcl_helpers.experiments import selection_sweep, theorem_checks, theorem_pattern  # noqa: E402
+from mmcl_helpers.latents import LatentModel, intervene  # noqa: E402
+from mmcl_helpers.paper import compare_to_figure, figure_values  # noqa: E402
+from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES, PROFILES, profiles_table  # noqa: E402
+from mmcl_helpers.results import SCORE_COLUMNS, StudyResult, factor_role, recovery_class  # noqa: E402
+from mmcl_helpers.sweep_reports import sweep_heatmaps  # noqa: E402
+from mmcl_helpers.training import NonFiniteLossError, adam_loop  # noqa: E402
+
+# ----------------------------------------------------------------------------------------------
+# The training loop
+
+
+def test_adam_loop_checks_finiteness_in_chunks_and_names_the_range():
+    w = torch.nn.Parameter(torch.ones(2, 3))
+
+    def losses(step):
+        value = w.pow(2).sum(1)
+        return value * (float("nan") if step == 7 else 1.0)
+
+    with pytest.raises(NonFiniteLossError, match=r"steps 5\.\.9 \(demo\).*step 7 for setting\(s\) "
+                                                 r"\['a', 'b'\].*lower learning rate"):
+        adam_loop([w], losses, steps=20, lr=1e-2, warmup=0.0, grad_clip=1.0, check_every=5,
+                  labels=["a", "b"], desc="demo", progress=False)
+
+
+def test_adam_loop_returns_the_history_and_rejects_bad_options():
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    hist = adam_loop([w], lambda s: (w - 1).pow(2).sum(), steps=60, lr=0.1, warmup=0.1,
+                     grad_clip=None, clip="none", progress=False)
+    assert hist.shape == (60, 1) and hist.dtype == np.float32
+    assert hist[-1, 0] < 0.05 * hist[0, 0]
+    with pytest.raises(ValueError, match="clip must be"):
+        adam_loop([w], lambda s: w.sum(), steps=1, lr=0.1, warmup=0.0, grad_clip=1.0, clip="?")
+    with pytest.raises(ValueError, match="check_every"):
+        adam_loop([w], lambda s: w.sum(), steps=1, lr=0.1, warmup=0.0, grad_clip=1.0, check_every=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Profiles and the result schema
+
+
+def test_one_profile_module_holds_every_size():
+    assert set(IMAGE_TEXT_PROFILES) == set(PROFILES)
+    both = profiles_table("all")
+    assert "numerical.steps" in both.index and "image_text.steps" in both.index
+    assert both.loc["image_text.steps", "smoke"] == IMAGE_TEXT_PROFILES["smoke"].steps
+    with pytest.raises(ValueError, match="study must be"):
+        profiles_table("nope")
+
+
+def test_roles_and_recovery_classes():
+    bias = CaptionBias({1, 2}, {2}, n_semantic=3)
+    names = ["s1", "s2", "s3"]
+    assert [factor_role(bias, f, names) for f in names + ["mx", "mt"]] == [
+        "unbiased", "perturbed", "omitted", "image-specific", "text-specific"]
+    assert factor_role(bias, "template", ["a", "b", "c"]) == "text-specific"
+    assert [recovery_class(v) for v in (0.8, 0.5, 0.2)] == ["learned", "partly learned", "discarded"]
+
+
+def test_study_result_saves_the_long_table(tmp_path):
+    scores = pd.DataFrame({"score": [0.5], "seed": [0], "encoder": ["x"], "factor": ["s1"],
+                           "role": ["unbiased"], "probe": ["mlp"], "metric": ["R2"]})
+    result = StudyResult(scores)
+    result.config = {"seed": 0}
+    out = result.save(tmp_path / "run")
+    saved = pd.read_csv(out / "scores.csv")
+    assert list(saved.columns) == ["seed", *SCORE_COLUMNS]
+    with pytest.raises(ValueError, match="metric"):
+        StudyResult(scores.drop(columns="metric")).long_table()
+
+
+# ----------------------------------------------------------------------------------------------
+# Latents, downstream targets, the causal graph of the scenes
+
+
+def test_intervene_moves_descendants_only():
+    model = LatentModel(4, 1, 1, dependent=True, seed=3)
+    s = model.sample(2000, torch.Generator().manual_seed(0)).s
+    out = intervene(s, model, index=2, values=s[:, 1] + 1.0)
+    torch.testing.assert_close(out[:, 0], s[:, 0])  # an ancestor keeps its value
+    torch.testing.assert_close(out[:, 1], s[:, 1] + 1.0)
+    assert (out[:, 2:] - s[:, 2:]).abs().max() > 1e-3  # descendants move
+    # The change of each descendant is the same for every sample (a linear SCM).
+    delta = out[:, 2:] - s[:, 2:]
+    assert float(delta.std(0).max()) < 1e-4
+    independent = LatentModel(4, 1, 1, dependent=False, seed=3)
+    out = intervene(s, independent, index=2, values=torch.zeros(len(s)))
+    torch.testing.assert_close(out[:, [0, 2, 3]], s[:, [0, 2, 3]])
+    with pytest.raises(ValueError, match="index"):
+        intervene(s, model, index=5, values=s[:, 0])
+
+
+def test_downstream_targets_and_shift():
+    s = torch.randn(50, 10, generator=torch.Generator().manual_seed(0))
+    y = downstream_targets(s)
+    assert y.shape == (50, 4)
+    torch.testing.assert_close(y[:, 0], target_function(s[:, :3]))
+    shifted = shift_semantics(s)
+    torch.testing.assert_close(shifted[:, :8], s[:, :8])
+    torch.testing.assert_close(shifted[:, 8:], 2 * torch.sign(s[:, 8:]) * s[:, 8:].abs() ** 2)
+    scores = pd.DataFrame({"task": ["y1", "y1", "class"], "split": ["id", "id", "ood"],
+                           "selected": ["[1]", "[1]", "[1]"], "score": [0.2, 0.4, 0.5]})
+    summary = downstream_summary(scores)
+    assert summary["mean"].round(6).tolist() == [0.3, 0.5]
+
+
+def test_parent_r2_table_matches_the_exact_values():
+    table = parent_r2_table(sample_scene_latents(20000, seed=1))
+    assert len(table) == len(PARENT_R2)
+    assert (table["R² (sampled)"] - table["R² (exact)"]).abs().max() < 0.02
+    assert table.loc[1, "R² (exact)"] == pytest.approx(0.8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading scores: Theorem 4.1's pattern, the paper's figures, heatmaps
+
+
+def _numerical_scores(values):
+    rows = []
+    for k, (bias, per_factor) in enumerate(values):
+        for factor, score in per_factor.items():
+            role = factor_role(bias, factor, [f"s{i}" for i in range(1, bias.n_semantic + 1)])
+            rows.append(dict(seed=0, member=k, setting=bias.label, selected=sorted(bias.selected),
+                             perturbed=sorted(bias.perturbed), encoder="x", factor=factor,
+                             role=role, probe="mlp", metric="R2", score=score))
+    return pd.DataFrame(rows)
+
+
+def test_theorem_pattern_and_checks():
+    a, b = CaptionBias({1}, n_semantic=2), CaptionBias({1, 2}, n_semantic=2)
+    scores = _numerical_scores([(a, {"s1": 0.9, "s2": 0.05, "mx": 0.01, "mt": 0.3}),
+                                (b, {"s1": 0.85, "s2": 0.95, "mx": 0.02, "mt": 0.0})])
+    pattern = theorem_pattern(scores).set_index("role")
+    assert pattern.loc["unbiased", "cells"] == 3
+    assert pattern.loc["unbiased", "min"] == pytest.approx(0.85)
+    assert pattern.loc["omitted", "max"] == pytest.approx(0.05)
+    assert pattern.loc["unbiased", "theory"] == 1.0 and pattern.loc["omitted", "theory"] == 0.0
+    checks = theorem_checks(theorem_pattern(scores), discarded="omitted").set_index("role")
+    assert checks["met"].to_dict() == {"unbiased": True, "omitted": True, "image-specific": True,
+                                       "text-specific": False}
+    assert checks.loc["text-specific", "worst"] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="perturbed"):
+        theorem_checks(theorem_pattern(scores), discarded="perturbed")
+
+
+def test_compare_to_figure_matches_cells_and_takes_differences():
+    sweep = selection_sweep(10)[:2]
+    paper = figure_values("fig3").query("panel == 'independent_zx'")
+    values = []
+    for bias in sweep:
+        col = "{1}" if len(bias.selected) == 1 else f"[{len(bias.selected)}]"
+        cells = paper[paper["column"] == col].set_index("factor")["value"]
+        values.append((bias, {f: float(cells[f]) + 0.1 for f in ("s1", "s2", "mx")}))
+    cmp = compare_to_figure(_numerical_scores(values), "fig3", dependent=False,
+                            column_of="selected", profile="test")
+    assert len(cmp) == 6 and set(cmp["panel"]) == {"independent_zx"}
+    np.testing.assert_allclose(cmp["difference"], 0.1, atol=1e-12)
+    assert set(cmp["profile"]) == {"test"}
+
+
+def test_sweep_heatmaps_one_panel_per_sweep():
+    rows = []
+    for sweep, labels in (("selection", ["{a}", "{a, b}"]), ("perturbation", ["{b}", "∅", "{a}"])):
+        for col, label in enumerate(labels, start=1):
+            for factor, role, metric in (("a", "unbiased", "MCC"), ("rot", "image-specific", "R2")):
+                rows.append(dict(sweep=sweep, column=col, setting=label, encoder="x", factor=factor,
+                                 role=role, probe="mlp", metric=metric, score=0.5, seed=0))
+    fig = sweep_heatmaps(pd.DataFrame(rows), encoder="x", title="demo")
+    heat = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in heat] == ["selection sweep, ẑ_x, mlp probe",
+                                               "perturbation sweep, ẑ_x, mlp probe"]
+    assert [t.get_text() for t in heat[1].get_xticklabels()] == ["{b}", "∅", "{a}"]
+    assert [t.get_text() for t in heat[0].get_yticklabels()] == ["rot (R²)", "a (MCC)"]
+    plt.close(fig)
+
+
+def test_pairs_figures():
+    images = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    fig = pairs_figure(images, [["a", "b", "c"], ["d", "e", "f"]], ["row 1", "row 2"], title="t")
+    assert len(fig.axes) == 6 and fig.axes[3].get_ylabel() == "row 2"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one label per row"):
+        pairs_figure(images, [["a", "b", "c"]], ["1", "2"])
+    settings = dict(list(selection_settings().items())[:2])
+    fig = scene_pairs_figure(settings, n_examples=2, seed=0, title="")
+    assert len(fig.axes) == 4
+    assert [fig.axes[0].get_ylabel(), fig.axes[2].get_ylabel()] == list(settings)
+    assert fig.axes[0].get_xlabel() != fig.axes[2].get_xlabel()  # different captions per setting
+    plt.close(fig)
