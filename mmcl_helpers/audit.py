@@ -25,15 +25,17 @@ Matching rules (:func:`find_mentions`):
   correct only if the annotated value is the *only* value named (naming the same value twice is
   fine). "Blue or green" about a blue object is wrong: the caption does not pin the value down.
 
-The vocabulary of the book's rendered scenes is :func:`scene_vocabulary`; :func:`scene_audit_frame`
-builds the table to audit from a batch of scenes and their captions.
+The vocabulary of the book's rendered scenes is
+:func:`~mmcl_helpers.datasets.scene_audit.scene_vocabulary`;
+:func:`~mmcl_helpers.datasets.scene_audit.scene_audit_frame` builds the table to audit from a
+batch of scenes and their captions (both also importable from here, kept for compatibility).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -41,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets.tokens import mention_tokens
+from .datasets.vocabulary import AuditInputError, vocabulary_from_names
 
 __all__ = [
     "AuditInputError",
@@ -62,10 +65,6 @@ VERDICTS: tuple[str, ...] = (LIKELY_LEARNED, AT_RISK, LIKELY_DISCARDED)
 
 #: Most rows or values listed in an error message.
 _SHOW = 5
-
-
-class AuditInputError(ValueError):
-    """Raised for a caption table, vocabulary or thresholds that cannot be audited."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -392,32 +391,12 @@ def audit_captions(
 
 
 # ----------------------------------------------------------------------------------------------
-# Vocabularies
-
-
-def vocabulary_from_names(names: Iterable[str], templates: Sequence[str] = ("{}",)) -> dict[str, list[str]]:
-    """Vocabulary of an attribute whose values are their own names (e.g. colour names).
-
-    Args:
-        names: the values, each a word or phrase (``"sea green"``).
-        templates: phrases each name is found in, ``"{}"`` standing for the name; e.g.
-            ``("{} background",)`` counts ``"red"`` only when it qualifies a background.
-
-    Returns:
-        name -> ``[template.format(name) for template in templates]``.
-    """
-    if isinstance(names, str):
-        raise AuditInputError(f"names must be a collection of names such as [{names!r}], got a string.")
-    if isinstance(templates, str) or not templates or any("{}" not in t for t in templates):
-        raise AuditInputError(
-            f"templates must be a non-empty list of strings holding '{{}}', e.g. ['{{}}'], got {templates!r}."
-        )
-    return {name: [t.format(name) for t in templates] for name in names}
+# Names kept for compatibility
 
 
 def __getattr__(name: str):
-    # Kept for compatibility: the scenes' vocabulary and audit frame live in
-    # mmcl_helpers.datasets.scene_audit (dataset knowledge), which imports this module.
+    # The scenes' vocabulary and audit frame live in mmcl_helpers.datasets.scene_audit (dataset
+    # knowledge); this lazy lookup keeps ``from mmcl_helpers.audit import scene_vocabulary``.
     if name in ("scene_vocabulary", "scene_audit_frame"):
         from .datasets import scene_audit
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..audit import AuditInputError, vocabulary_from_names
 from .captions import (
     BACKGROUND_PALETTE,
     OBJECT_PALETTE,
@@ -25,6 +24,7 @@ from .captions import (
     s_pos_words,
 )
 from .scenes import BACKGROUND_SV, OBJECT_SV, SHAPE_NAMES, SPOTLIGHT_SV, SceneLatents, hue_to_rgb
+from .vocabulary import AuditInputError, vocabulary_from_names
 
 __all__ = ["scene_vocabulary", "scene_audit_frame"]
 
