@@ -209,3 +209,56 @@ def test_pairs_figures():
     assert [fig.axes[0].get_ylabel(), fig.axes[2].get_ylabel()] == list(settings)
     assert fig.axes[0].get_xlabel() != fig.axes[2].get_xlabel()  # different captions per setting
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layout: no import cycle, one training loop
+
+
+def _package_imports():
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "mmcl_helpers"
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(root.parent).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph = {}
+    for name, p in mods.items():
+        pkg = name if p.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps = set()
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):  # local imports too
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                deps |= {t for t in [target] + [f"{target}.{a.name}" for a in node.names] if t in mods}
+        graph[name] = deps - {name}
+    return graph, mods
+
+
+def test_package_has_no_import_cycle():
+    graph, _ = _package_imports()
+    assert "mmcl_helpers.latents" in graph["mmcl_helpers.simulation"]  # the walk sees imports
+    done, path = set(), []
+
+    def visit(n):
+        assert n not in path, f"import cycle: {' -> '.join(path[path.index(n):] + [n])}"
+        if n in done:
+            return
+        path.append(n)
+        for d in sorted(graph[n]):
+            visit(d)
+        path.pop()
+        done.add(n)
+
+    for n in sorted(graph):
+        visit(n)
+
+
+def test_one_training_loop():
+    _, mods = _package_imports()
+    users = sorted(name for name, p in mods.items()
+                   if "torch.optim.Adam(" in p.read_text(encoding="utf-8")
+                   or "clip_grad_norm_(" in p.read_text(encoding="utf-8"))
+    assert users == ["mmcl_helpers.training"]
