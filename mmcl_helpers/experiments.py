@@ -23,7 +23,7 @@ from .latents import LatentModel
 from .probes import linear_r2, mlp_r2
 from .profiles import Profile, active_profile, default_device
 from .results import NUMERICAL_BARS, StudyResult, factor_role
-from .simulation import MultimodalSimulation
+from .simulation import MultimodalSimulation, PairBatch
 from .training import TrainResult, train_mmcl
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "encoder_grids",
     "mean_by_factor",
     "theorem_checks",
+    "ProbedSetting",
+    "probe_setting",
     "EVAL_SEED_OFFSET",
     "TRAINING_VERSION",
     "training_cache_path",
@@ -226,6 +228,63 @@ def evaluate_run(
     out = pd.DataFrame(rows)
     out["r2"] = out["score"]  # kept for compatibility: the former name of the score column
     return out
+
+
+@dataclass
+class ProbedSetting:
+    """One setting of a trained run, encoded on fresh samples and probed (:func:`probe_setting`).
+
+    Attributes:
+        batch: the fresh samples (``n_train + n_test`` pairs, on the training device).
+        z_x, z_t: that setting's representations, CPU tensors of shape (N, encoding size).
+        r2: MLP-probe R^2 per factor (rows s1..sN, mx, mt), columns ``from z_hat_x`` and
+            ``from z_hat_t``.
+    """
+
+    batch: PairBatch
+    z_x: torch.Tensor
+    z_t: torch.Tensor
+    r2: pd.DataFrame
+
+
+def probe_setting(
+    sim: MultimodalSimulation,
+    trained: TrainResult,
+    n_train: int,
+    n_test: int,
+    sample_seed: int,
+    probe_steps: int,
+    probe_seed: int,
+    member: int = 0,
+) -> ProbedSetting:
+    """Encode fresh samples with one setting's encoders and probe every factor (MLP probes).
+
+    The probes of ẑ_x and ẑ_t train together (one ensemble); each block of the factors (every
+    semantic, m_x, m_t) is scored by R^2 on the last ``n_test`` samples.
+
+    Args:
+        sim, trained: the simulation and the encoders trained on it.
+        n_train, n_test: samples to fit the probes on and to score them on.
+        sample_seed: seed of the fresh samples (keep it apart from training and evaluation).
+        probe_steps, probe_seed: Adam steps and seed of the probes.
+        member: which setting of the run.
+    """
+    if not 0 <= member < len(trained.members):
+        raise ValueError(f"member must lie in 0..{len(trained.members) - 1}, got {member!r}.")
+    device = trained.f_x[0].in_mask.device
+    batch = sim.sample(n_train + n_test, torch.Generator(device=device).manual_seed(sample_seed))
+    z_x, z_t = (z[member].cpu() for z in trained.encode(batch.x, batch.t))
+    size = trained.encoding_sizes()[member]
+    z_x, z_t = z_x[:, :size], z_t[:, :size]
+    lat = batch.latents
+    y = torch.cat([lat.s, lat.m_x, lat.m_t], dim=1).cpu()
+    n_s, n_x = sim.model.n_semantic, sim.model.n_image
+    blocks = [slice(i, i + 1) for i in range(n_s)] + [slice(n_s, n_s + n_x), slice(n_s + n_x, y.shape[1])]
+    z = torch.stack([z_x, z_t])
+    r2 = mlp_r2(z[:, :n_train], y[:n_train], z[:, n_train:], y[n_train:], blocks, steps=probe_steps,
+                seed=probe_seed)
+    table = pd.DataFrame(r2.T, index=factor_names(n_s), columns=["from z_hat_x", "from z_hat_t"])
+    return ProbedSetting(batch, z_x, z_t, table)
 
 
 def run_numerical(

@@ -262,3 +262,27 @@ def test_one_training_loop():
                    if "torch.optim.Adam(" in p.read_text(encoding="utf-8")
                    or "clip_grad_norm_(" in p.read_text(encoding="utf-8"))
     assert users == ["mmcl_helpers.training"]
+
+
+def test_probe_setting_is_the_probe_of_chapter_4():
+    from mmcl_helpers.experiments import probe_setting
+    from mmcl_helpers.probes import mlp_r2
+    from mmcl_helpers.profiles import get_profile
+    from mmcl_helpers.simulation import MultimodalSimulation
+    from mmcl_helpers.training import train_mmcl
+
+    prof = get_profile("smoke").with_overrides(steps=10, batch_size=64, probe_steps=15)
+    sim = MultimodalSimulation(LatentModel(3, 2, 2, seed=0), [CaptionBias({1, 2}, n_semantic=3)])
+    trained = train_mmcl(sim, prof, seed=0, device="cpu", progress=False)
+    probed = probe_setting(sim, trained, 200, 100, sample_seed=7, probe_steps=15, probe_seed=3)
+    # The same probe written out by hand.
+    batch = sim.sample(300, torch.Generator().manual_seed(7))
+    z_x, z_t = (z[0] for z in trained.encode(batch.x, batch.t))
+    y = torch.cat([batch.latents.s, batch.latents.m_x, batch.latents.m_t], 1)
+    blocks = [slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 5), slice(5, 7)]
+    z = torch.stack([z_x, z_t])
+    r2 = mlp_r2(z[:, :200], y[:200], z[:, 200:], y[200:], blocks, steps=15, seed=3)
+    np.testing.assert_array_equal(probed.r2.to_numpy(), r2.T)
+    assert list(probed.r2.index) == ["s1", "s2", "s3", "mx", "mt"]
+    with pytest.raises(ValueError, match="member"):
+        probe_setting(sim, trained, 200, 100, 7, 15, 3, member=1)
