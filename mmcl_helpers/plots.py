@@ -1,4 +1,5 @@
-"""Figures in the layout of the paper: factor x setting heatmaps of probe scores (Fig. 3, 7)."""
+"""Figures of the book: factor x setting heatmaps of probe scores in the layout of the paper
+(Fig. 3, 7), and the figures chapters 1, 3 and 6 draw from their own data."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pandas as pd
 import seaborn as sns
 
 __all__ = ["score_heatmap", "sweep_figure", "correlation_heatmap", "theory_scatter", "downstream_figure",
-           "shift_figure", "recovery_curves_figure"]
+           "shift_figure", "recovery_curves_figure", "perturbation_figure", "mixing_figure",
+           "intervention_figure"]
 
 
 def score_heatmap(
@@ -215,4 +217,79 @@ def recovery_curves_figure(error_curve: pd.DataFrame, mention_curve: pd.DataFram
         ax.axhspan(-0.05, DISCARDED_BAR, color="tab:red", alpha=0.07)
         ax.set_ylim(-0.05, 1.05)
         ax.legend(loc="center right")
+    return fig
+
+
+def perturbation_figure(s, s_tilde, changed, bias, factors: Sequence[int]) -> plt.Figure:
+    """Chapter 1: each factor in the image against the value the caption reports.
+
+    Args:
+        s, s_tilde: true and reported semantics, shape (N, n_semantic).
+        changed: which entries were perturbed, bool, shape (N, n_semantic).
+        bias: the :class:`~mmcl_helpers.biases.CaptionBias` that produced ``s_tilde``.
+        factors: 1-based factors to show, one panel each.
+    """
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(factors), figsize=(3.25 * len(factors), 3.4), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, i in zip(axes[0], factors):
+        role = bias.role(i)
+        if role == "omitted":
+            ax.text(0.5, 0.5, f"s{i} is omitted:\nthe caption\nnever mentions it", ha="center",
+                    va="center", transform=ax.transAxes)
+        else:
+            ax.scatter(s[:, i - 1], s_tilde[:, i - 1], s=2, alpha=0.3,
+                       c=np.where(changed[:, i - 1], "tab:red", "tab:blue"))
+        ax.set_title(f"s{i}: {role}")
+        ax.set_xlabel(f"s{i} in the image")
+        ax.set_ylabel(f"s{i} as the caption reports it")
+    fig.suptitle(f"{bias.label} (blue: copied, red: perturbed)")
+    return fig
+
+
+def mixing_figure(g2, error) -> plt.Figure:
+    """Chapter 1: a 2-D mixing function bending a square grid, and round-trip errors of g_x.
+
+    Args:
+        g2: an :class:`~mmcl_helpers.mixing.InvertibleMLP` on 2 dimensions.
+        error: largest absolute round-trip error per sample, shape (N,).
+    """
+    import torch
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    ticks = torch.linspace(-2, 2, 9)
+    line = torch.linspace(-2, 2, 200)
+    for v in ticks:
+        for pts in (torch.stack([line, v.expand(200)], 1), torch.stack([v.expand(200), line], 1)):
+            out = g2(pts)
+            ax1.plot(out[:, 0], out[:, 1], lw=0.8, color="tab:blue")
+    ax1.set_title("a 2-D mixing bends a square grid")
+    ax1.set_xlabel("x1")
+    ax1.set_ylabel("x2")
+    ax2.hist(error.numpy(), bins=50, color="tab:green")
+    ax2.set_yscale("log")
+    ax2.set_title("image generator g_x: |g_x⁻¹(g_x(z)) − z| per sample")
+    ax2.set_xlabel("largest absolute error over the 15 latents")
+    ax2.set_ylabel("samples")
+    return fig
+
+
+def intervention_figure(s, panels: Sequence[tuple[str, object]], j: int) -> plt.Figure:
+    """Chapter 1: s1 against s_j in the scene and after each change of s1.
+
+    Args:
+        s: the scene's semantics, shape (N, n_semantic).
+        panels: ``(title, semantics after the change)`` per panel.
+        j: 1-based factor on the vertical axis.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.8), sharex=True, sharey=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, (title, values) in zip(axes[0], panels):
+        ax.scatter(s[:, 0], s[:, j - 1], s=2, alpha=0.15, color="lightgray", label="the scene")
+        ax.scatter(values[:, 0], values[:, j - 1], s=2, alpha=0.3, label="after the change")
+        ax.set_title(title)
+        ax.set_xlabel("s1")
+    axes[0, 0].set_ylabel(f"s{j}")
+    axes[0, min(1, len(panels) - 1)].legend(loc="upper left", markerscale=5)
     return fig
