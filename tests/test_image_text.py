@@ -31,14 +31,15 @@ from mmcl_helpers.image_text import (
 )
 from mmcl_helpers.paper import figure_values
 from mmcl_helpers.profiles import PROFILES
+from mmcl_helpers.results import SCORE_COLUMNS
 from mmcl_helpers.training import NonFiniteLossError
 
 TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=96, n_probe_train=120, n_probe_test=120, steps=3, batch_size=32, widths=(4, 8, 8),
     hidden=16, text_embed=8, text_channels=8, probe_steps=20, mpi3d_train=96,
 )
-COLUMNS = ["dataset", "sweep", "column", "setting", "selected", "perturbed", "encoder", "role", "factor",
-           "probe", "metric", "score", "seed"]
+COLUMNS = ["dataset", "sweep", "column", "setting", "selected", "perturbed", "seed",
+           *SCORE_COLUMNS]
 
 
 @pytest.fixture(autouse=True)
