@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 from tqdm.auto import tqdm
 
+from . import validation as v
 from .biases import CaptionBias
 from .datasets.captions import (
     CaptionBatch,
@@ -126,10 +127,23 @@ class ImageTextSettings:
     seeds: int
     mpi3d_train: int
 
+    def __post_init__(self) -> None:
+        v.check_fields(self, _IMAGE_TEXT_FIELDS)
+
     def with_overrides(self, **changes) -> ImageTextSettings:
         """A copy with some fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+
+_AT_LEAST_2 = v.Interval(v.Integral, 2, None, closed="left")
+_IMAGE_TEXT_FIELDS = {
+    "name": v.InstanceOf(str), "n_train": _AT_LEAST_2, "n_probe_train": _AT_LEAST_2,
+    "n_probe_test": _AT_LEAST_2, "steps": v.POSITIVE_INT, "batch_size": _AT_LEAST_2,
+    "lr": v.POSITIVE_REAL, "warmup": v.Interval(v.Real, 0, 1, closed="left"), "tau": v.POSITIVE_REAL,
+    "widths": v.SequenceOf(v.POSITIVE_INT, container=tuple), "hidden": v.POSITIVE_INT,
+    "text_embed": v.POSITIVE_INT, "text_channels": v.POSITIVE_INT, "grad_clip": v.POSITIVE_REAL,
+    "probe_steps": v.POSITIVE_INT, "seeds": v.POSITIVE_INT, "mpi3d_train": v.POSITIVE_INT,
+}
 
 #: The image-text sizes of each compute profile (the numerical chapters use ``profiles.PROFILES``).
 IMAGE_TEXT_PROFILES: dict[str, ImageTextSettings] = {
