@@ -246,10 +246,17 @@ def train_pair_encoders(
     Raises:
         NonFiniteLossError: the loss became NaN or infinite.
     """
+    v.check_params("train_pair_encoders", out_dim=(out_dim, v.POSITIVE_INT),
+                   settings=(settings, v.InstanceOf(ImageTextSettings)), seed=(seed, v.NONNEG_INT),
+                   progress=(progress, [v.BOOLEAN, None]),
+                   captions=(captions, v.SequenceOf(v.InstanceOf(str))))
     if len(images) != len(captions) or len(images) < 2:
         raise ValueError(f"need at least 2 pairs and one caption per image, got {len(images)} "
                          f"images and {len(captions)} captions.")
-    device = device or default_device()
+    if not any(tokenize(t) for t in captions):
+        raise ValueError(f"all {len(captions)} captions are empty (no words): the text encoder would "
+                         "have nothing to learn from. Check the caption policy or the bias setting.")
+    device = v.check_device(device, "train_pair_encoders")
     progress = show_progress() if progress is None else progress
     vocab = build_vocab(captions)
     max_len = max(1, max(len(tokenize(t)) for t in captions))
@@ -636,6 +643,9 @@ def run_scene_sweeps(
         :class:`ImageTextRun`; its factors are the 7 semantics, the 5 image-specific factors of
         :data:`~mmcl_helpers.datasets.scenes.IMAGE_FACTORS` and ``template``.
     """
+    v.check_params("run_scene_sweeps", settings=(settings, [v.InstanceOf(ImageTextSettings), None]),
+                   seed=(seed, v.NONNEG_INT), progress=(progress, [v.BOOLEAN, None]))
+    device = v.check_device(device, "run_scene_sweeps")
     settings = settings or image_text_settings()
     known = {"selection": selection_settings(), "perturbation": perturbation_settings()}
     unknown = sorted(set(sweeps) - set(known))
@@ -750,6 +760,9 @@ def run_mpi3d_sweeps(
     """
     from .datasets import mpi3d
 
+    v.check_params("run_mpi3d_sweeps", settings=(settings, [v.InstanceOf(ImageTextSettings), None]),
+                   seed=(seed, v.NONNEG_INT), progress=(progress, [v.BOOLEAN, None]))
+    device = v.check_device(device, "run_mpi3d_sweeps")
     settings = settings or image_text_settings()
     sizes = tuple(sizes) if sizes is not None else mpi3d.MPI3D_SIZES
     known = {"selection": mpi3d.mpi3d_selection_settings(),

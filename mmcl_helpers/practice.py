@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import matthews_corrcoef
 
+from . import validation as val
 from .audit import AuditThresholds, audit_captions, audit_verdict, scene_audit_frame, scene_vocabulary
 from .datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
 from .datasets.scenes import DISCRETE_FACTORS, IMAGE_FACTORS, SEMANTIC_FACTORS, SceneLatents, load_or_render
@@ -160,8 +161,11 @@ def run_policy_study(
     """
     if not policies:
         raise ValueError("policies is empty: give at least one label -> policy.")
+    ok = val.check_params("run_policy_study", seeds=(seeds, val.SEEDS), data_seed=(data_seed, val.NONNEG_INT),
+                          settings=(settings, [val.InstanceOf(ImageTextSettings), None]))
+    device = val.check_device(device, "run_policy_study")
     settings = settings or image_text_settings()
-    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    seeds = [ok["seeds"]] if isinstance(ok["seeds"], int) else ok["seeds"]
     t0 = time.perf_counter()
     parts, start, lat, img = ("train", "probe_train", "probe_test"), 0, {}, {}
     sizes = (settings.n_train, settings.n_probe_train, settings.n_probe_test)

@@ -35,6 +35,7 @@ __all__ = [
     "SequenceOf",
     "InstanceOf",
     "Boolean",
+    "IsNaN",
     "Device",
     "POSITIVE_INT",
     "NONNEG_INT",
@@ -245,6 +246,19 @@ class _NoneConstraint(_Constraint):
 
     def describe(self) -> str:
         return "None"
+
+
+class IsNaN(_Constraint):
+    """A float NaN (e.g. an error rate of an attribute that is never mentioned)."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return _is_real(value) and math.isnan(float(value))
+
+    def normalize(self, value: Any) -> float:
+        return float(value)
+
+    def describe(self) -> str:
+        return "NaN"
 
 
 #: Common constraints.
