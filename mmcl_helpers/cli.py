@@ -88,7 +88,9 @@ def _check_flags(args: argparse.Namespace) -> None:
         val.check_device(args.device, name="--device")
     except val.DeviceUnavailableError as err:
         reason = str(err).split(", but ", 1)[-1].split(". Use", 1)[0]
-        raise _UsageError(f"--device {args.device}: {reason}; use --device cpu or leave --device out.") from None
+        raise _UsageError(
+            f"--device {args.device}: {reason}; use --device cpu or leave --device out."
+        ) from None
     except val.InvalidParameterError as err:
         allowed = err.allowed.removesuffix(" or None")
         raise _UsageError(f"--device must be {allowed}; got {args.device!r}.") from None
