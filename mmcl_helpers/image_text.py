@@ -329,6 +329,7 @@ def encode_pairs(
     Returns:
         ``(z_hat_x, z_hat_t)``, float32 CPU tensors of shape (N, encoding size).
     """
+    v.check_params("encode_pairs", batch=(batch, v.POSITIVE_INT), unit=(unit, v.BOOLEAN))
     dev = next(model.f_x.parameters()).device
     model.f_x.eval()
     model.f_t.eval()

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from matplotlib.colors import CSS4_COLORS, TABLEAU_COLORS, XKCD_COLORS, to_rgb
 
+from .. import validation as val
 from ..biases import CaptionBias, InvalidIndexSetError
 from .scenes import (
     BACKGROUND_SV,
@@ -429,6 +430,8 @@ def scene_captions(
     Returns:
         :class:`CaptionBatch` of N captions.
     """
+    val.check_params("scene_captions", bias=(bias, val.InstanceOf(CaptionBias)), seed=(seed, val.NONNEG_INT),
+                     phrasings=(phrasings, val.POSITIVE_INT))
     if not 1 <= phrasings <= N_PHRASINGS:
         raise ValueError(f"phrasings must be in 1..{N_PHRASINGS}, got {phrasings!r}.")
     values = {name: getattr(latents, name) for name in SEMANTIC_FACTORS}
