@@ -132,8 +132,8 @@ class Interval(_Constraint):
 
     def describe(self) -> str:
         kind = "an int" if self.kind is Integral else "a float"
-        lo = "-inf" if self.left is None else repr(self.left if self.kind is Integral else float(self.left))
-        hi = "inf" if self.right is None else repr(self.right if self.kind is Integral else float(self.right))
+        lo = "-inf" if self.left is None else repr(self.left)
+        hi = "inf" if self.right is None else repr(self.right)
         lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
         rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
         return f"{kind} in the range {lb}{lo}, {hi}{rb}"

@@ -69,7 +69,7 @@ ERRORS = {
                 "The 'steps' parameter of Profile must be an int in the range [1, inf). Got 0 instead."),
     "steps -5": (lambda: SMOKE.with_overrides(steps=-5), ValueError, "Got -5 instead"),
     "grad_clip 0": (lambda: SMOKE.with_overrides(grad_clip=0.0), ValueError,
-                    "'grad_clip' parameter of Profile must be a float in the range (0.0, inf)"),
+                    "'grad_clip' parameter of Profile must be a float in the range (0, inf)"),
     "grad_clip < 0": (lambda: SMOKE.with_overrides(grad_clip=-1.0), ValueError, "Got -1.0 instead"),
     "batch 0": (lambda: SMOKE.with_overrides(batch_size=0), ValueError, "'batch_size'"),
     "batch 1": (lambda: SMOKE.with_overrides(batch_size=1), ValueError, "an int in the range [2, inf)"),
@@ -77,7 +77,7 @@ ERRORS = {
     "hidden width 0": (lambda: SMOKE.with_overrides(hidden=0), ValueError, "'hidden' parameter"),
     "lr as a string": (lambda: SMOKE.with_overrides(lr="0.1"), TypeError, "Got '0.1' instead"),
     "tau NaN": (lambda: SMOKE.with_overrides(tau=float("nan")), ValueError, "'tau'"),
-    "warmup 1": (lambda: SMOKE.with_overrides(warmup=1.0), ValueError, "[0.0, 1.0)"),
+    "warmup 1": (lambda: SMOKE.with_overrides(warmup=1.0), ValueError, "[0, 1)"),
     "similarity": (lambda: SMOKE.with_overrides(similarity="dot"), ValueError,
                    "a str among {'cosine', 'euclidean'}"),
     "compile 'yes'": (lambda: SMOKE.with_overrides(compile="yes"), ValueError, "must be a bool"),
@@ -87,7 +87,7 @@ ERRORS = {
     "image-text widths": (lambda: IT.with_overrides(widths=(8, 0)), ValueError, "'widths'"),
     "image-text steps 0": (lambda: IT.with_overrides(steps=0), ValueError, "'steps'"),
     "p_perturb '0.5'": (lambda: CaptionBias({1, 2}, {2}, 3, "0.5"), InvalidIndexSetError,
-                        "'p_perturb' parameter of CaptionBias must be a float in the range [0.0, 1.0]"),
+                        "'p_perturb' parameter of CaptionBias must be a float in the range [0, 1]"),
     "p_perturb True": (lambda: CaptionBias({1, 2}, {2}, 3, True), InvalidIndexSetError, "Got True"),
     "p_perturb 1.5": (lambda: CaptionBias({1, 2}, {2}, 3, 1.5), InvalidIndexSetError, "Got 1.5"),
     "encoding_sizes [2.7]": (lambda: _numerical(encoding_sizes=[2.7]), ValueError,
@@ -193,7 +193,7 @@ CLI = {
     "--steps -1": (["--steps", "-1"], "--steps must be an int in the range [1, inf); got -1."),
     "--batch-size 0": (["--batch-size", "0"], "--batch-size must be an int in the range [2, inf); got 0."),
     "--encoding-size 0": (["--encoding-size", "0"], "--encoding-size must be an int in the range [1, inf)"),
-    "--p-perturb 2": (["--p-perturb", "2"], "--p-perturb must be a float in the range [0.0, 1.0]; got 2.0."),
+    "--p-perturb 2": (["--p-perturb", "2"], "--p-perturb must be a float in the range [0, 1]; got 2.0."),
     "--seed -1": (["--seed", "-1"], "--seed must be an int in the range [0, inf); got -1."),
     "--steps abc": (["--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
     "--selected 1,5-3": (["--selected", "1,5-3"], "--selected 1,5-3: the range '5-3' runs backwards"),
@@ -432,6 +432,14 @@ def test_truncated_mpi3d_file_is_reported(small_mpi3d):
         mpi3d.load_mpi3d_images(small_mpi3d, SIZES)
     with pytest.raises(mpi3d.MPI3DFormatError, match="Delete"):
         mpi3d.download_mpi3d(small_mpi3d, sizes=SIZES)
+
+
+def test_truncated_npy_is_reported(tmp_path):
+    path = tmp_path / "images.npy"
+    np.save(path, np.zeros((int(np.prod(SIZES)), 64, 64, 3), np.uint8))
+    path.write_bytes(path.read_bytes()[:-4096])
+    with pytest.raises(mpi3d.MPI3DFormatError, match="may be truncated"):
+        mpi3d.load_mpi3d_images(path, SIZES)
 
 
 def test_download_is_verified_by_pooch(small_mpi3d, tmp_path, monkeypatch):

@@ -315,7 +315,13 @@ def check_mpi3d_file(path: str | Path | None = None, sizes: Sequence[int] = MPI3
         raise _not_found(p)
     expected = (int(np.prod(sizes)), *_IMAGE_SHAPE)
     if p.suffix == ".npy":
-        arr = np.load(p, mmap_mode="r")
+        try:
+            arr = np.load(p, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as err:
+            raise MPI3DFormatError(
+                f"{p} is not a readable .npy array ({err}); it may be truncated: delete it and get "
+                f"{MPI3D_FILENAME} again from {MPI3D_URL}."
+            ) from err
         shape, dtype = arr.shape, arr.dtype
     else:
         try:
@@ -329,7 +335,13 @@ def check_mpi3d_file(path: str | Path | None = None, sizes: Sequence[int] = MPI3
                 f"{p} has arrays {keys} but no {MPI3D_KEY!r}; expected one uint8 array "
                 f"{MPI3D_KEY!r} of shape {expected}."
             )
-        shape, dtype, _ = headers[MPI3D_KEY]
+        shape, dtype, offset = headers[MPI3D_KEY]
+        need = None if offset is None else offset + int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if need is not None and p.stat().st_size < need:
+            raise MPI3DFormatError(
+                f"{p} is truncated: it has {p.stat().st_size} bytes, its {MPI3D_KEY!r} array needs "
+                f"{need}; delete it and download it again from {MPI3D_URL}."
+            )
     if dtype != np.uint8:
         raise MPI3DFormatError(f"{p}: {MPI3D_KEY!r} has dtype {dtype}, expected uint8.")
     if len(shape) != 4 or tuple(shape[1:]) != _IMAGE_SHAPE:
