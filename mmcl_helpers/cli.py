@@ -172,7 +172,11 @@ def _simulate(args: argparse.Namespace) -> int:
     print(wide.round(3).to_string())
     print(f"({time.perf_counter() - start:.1f} s, profile {profile.name})", file=sys.stderr)
     if args.out:
-        long.to_csv(args.out, index=False)
+        try:
+            long.to_csv(args.out, index=False)
+        except OSError as err:
+            raise _UsageError(f"--out {args.out}: could not write it ({err}); the table above is the "
+                              "result.") from None
     return 0
 
 
