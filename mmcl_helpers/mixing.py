@@ -69,7 +69,7 @@ class InvertibleMLP(nn.Module):
         super().__init__()
         v.check_params("InvertibleMLP", dim=(dim, v.POSITIVE_INT), n_layers=(n_layers, v.POSITIVE_INT),
                        seed=(seed, v.NONNEG_INT), cond_ratio=(cond_ratio, v.Interval(v.Real, 0, 1, "right")),
-                       negative_slope=(negative_slope, v.Interval(v.Real, 0, 1, "right")))
+                       negative_slope=(negative_slope, v.Interval(v.Real, None, None)))
         if not 0.0 < negative_slope <= 1.0:
             raise ValueError(
                 f"negative_slope must lie in (0, 1] for the map to be invertible, "
