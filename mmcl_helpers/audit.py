@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import validation as val
 from .datasets.tokens import mention_tokens
 from .datasets.vocabulary import AuditInputError, vocabulary_from_names
 
@@ -141,6 +142,8 @@ def audit_verdict(mention_rate: float, error_rate: float, thresholds: AuditThres
         error_rate: share of wrong mentions among mentions, in [0, 1]; NaN when never mentioned.
         thresholds: defaults to ``AuditThresholds()``.
     """
+    val.check_params("audit_verdict", mention_rate=(mention_rate, val.PROBABILITY),
+                     error_rate=(error_rate, [val.PROBABILITY, val.IsNaN()]))
     t = _check_thresholds(thresholds)
     if mention_rate <= t.discard_mention_rate or error_rate >= t.discard_error_rate:
         return LIKELY_DISCARDED

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from math import comb
 
+from . import validation as v
+
 __all__ = [
     "InvalidIndexSetError",
     "CaptionBias",
@@ -100,7 +102,9 @@ def subset_unrank(code: int, n: int, include_empty: bool) -> frozenset[int]:
 
 def theta_to_set(theta: int, n_semantic: int) -> frozenset[int]:
     """Selected set I_theta for the paper's code ``theta`` (1 .. 2**n_semantic - 1)."""
+    n_semantic = v.check_param("n_semantic", n_semantic, v.POSITIVE_INT, "theta_to_set", InvalidIndexSetError)
     top = 2**n_semantic - 1
+    theta = int(theta) if v.is_integer(theta) else theta
     if isinstance(theta, bool) or not isinstance(theta, int) or not 1 <= theta <= top:
         raise InvalidIndexSetError(
             f"theta={theta!r} is not a valid code for {n_semantic} semantics: allowed are the "
@@ -123,6 +127,7 @@ def rho_to_set(rho: int, selected: Iterable[int], n_semantic: int) -> frozenset[
     if not sel:
         raise InvalidIndexSetError("selected is empty: a caption must describe at least one factor.")
     top = 2 ** len(sel) - 1
+    rho = int(rho) if v.is_integer(rho) else rho
     if isinstance(rho, bool) or not isinstance(rho, int) or not 1 <= rho <= top:
         raise InvalidIndexSetError(
             f"rho={rho!r} is not a valid code inside a selected set of size {len(sel)}: allowed "
@@ -177,8 +182,8 @@ class CaptionBias:
         n_semantic: int = 10,
         p_perturb: float = 0.75,
     ) -> None:
-        if isinstance(n_semantic, bool) or not isinstance(n_semantic, int) or n_semantic < 1:
-            raise InvalidIndexSetError(f"n_semantic must be a positive integer, got {n_semantic!r}.")
+        n_semantic = v.check_param("n_semantic", n_semantic, v.POSITIVE_INT, "CaptionBias",
+                                   InvalidIndexSetError)
         sel = validate_index_set(selected, n_semantic, "selected")
         if not sel:
             raise InvalidIndexSetError(
@@ -196,9 +201,7 @@ class CaptionBias:
                 f"perturbed equals selected ({sorted(sel)}): it must be a proper subset, so that "
                 "at least one selected factor is always reported faithfully."
             )
-        p = float(p_perturb)
-        if not 0.0 <= p <= 1.0:
-            raise InvalidIndexSetError(f"p_perturb must lie in [0, 1], got {p_perturb!r}.")
+        p = v.check_param("p_perturb", p_perturb, v.PROBABILITY, "CaptionBias", InvalidIndexSetError)
         object.__setattr__(self, "selected", sel)
         object.__setattr__(self, "perturbed", pert)
         object.__setattr__(self, "n_semantic", n_semantic)

@@ -2,43 +2,124 @@
 
 Trains one setting of the numerical study and prints its R^2 table (rows s1..sN, mx, mt; columns
 encoder x/t times probe linear/mlp). ``--out`` writes the same numbers in long form with the
-columns ``encoder, factor, probe, r2``.
+columns ``encoder, factor, probe, r2``; the file is checked before any work and an existing one is
+kept unless ``--force`` is given. Any bad input ends with one ``error: ...`` line naming the flag,
+the value and what is allowed, and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from . import validation as val
 from .biases import CaptionBias, InvalidIndexSetError
-from .profiles import UnknownProfileError, active_profile
+from .profiles import _PROFILE_FIELDS, UnknownProfileError, active_profile
+from .storage import CacheDirError
 
 __all__ = ["main", "parse_index_list"]
 
 
 def parse_index_list(text: str) -> list[int]:
-    """``"1,2,3"`` -> ``[1, 2, 3]``; ``""`` -> ``[]``. Ranges such as ``1-4`` are allowed."""
+    """``"1,2,3"`` -> ``[1, 2, 3]``; ``""`` -> ``[]``. Ranges such as ``1-4`` are allowed.
+
+    Raises:
+        InvalidIndexSetError: a part that is not an integer or an increasing range (``5-3``).
+    """
     out: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         try:
-            if "-" in part:
-                lo, hi = (int(v) for v in part.split("-", 1))
-                out.extend(range(lo, hi + 1))
-            else:
-                out.append(int(part))
+            lo, hi = (int(v) for v in part.split("-", 1)) if "-" in part[1:] else (int(part),) * 2
         except ValueError:
             raise InvalidIndexSetError(
                 f"cannot read {part!r} as an index: use comma-separated 1-based integers such "
                 "as 1,2,3 or a range such as 1-3."
             ) from None
+        if lo > hi:
+            raise InvalidIndexSetError(
+                f"the range {part!r} runs backwards: write it from low to high ({hi}-{lo})."
+            )
+        out.extend(range(lo, hi + 1))
     return out
 
 
+class _UsageError(Exception):
+    """A bad command line: reported as one ``error:`` line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not a usage dump plus a line
+        raise _UsageError(f"{message} (see {self.prog} --help)")
+
+
+# Command-line flag of each argument name that the package may name in an error.
+_FLAGS = {
+    "steps": "--steps", "batch_size": "--batch-size", "encoding_sizes": "--encoding-size",
+    "seed": "--seed", "seeds": "--seed", "p_perturb": "--p-perturb", "n_semantic": "--n-semantic",
+    "n_image": "--n-modality", "n_text": "--n-modality", "device": "--device", "profile": "--profile",
+    "selected": "--selected", "perturbed": "--perturbed",
+}
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Every numeric flag, the device, ``--out`` and the cache folder, before any work."""
+    checks = {
+        "--steps": (args.steps, _PROFILE_FIELDS["steps"]),
+        "--batch-size": (args.batch_size, _PROFILE_FIELDS["batch_size"]),
+        "--encoding-size": (args.encoding_size, val.POSITIVE_INT),
+        "--n-semantic": (args.n_semantic, val.POSITIVE_INT),
+        "--n-modality": (args.n_modality, val.POSITIVE_INT),
+        "--seed": (args.seed, val.NONNEG_INT),
+        "--p-perturb": (args.p_perturb, val.PROBABILITY),
+    }
+    for flag, (value, constraint) in checks.items():
+        if value is None:  # not given: the profile's value
+            continue
+        try:
+            val.check_param(flag, value, constraint)
+        except val.InvalidParameterError as err:
+            raise _UsageError(f"{flag} must be {err.allowed}; got {value!r}.") from None
+    try:
+        val.check_device(args.device, name="--device")
+    except val.DeviceUnavailableError as err:
+        reason = str(err).split(", but ", 1)[-1].split(". Use", 1)[0]
+        raise _UsageError(
+            f"--device {args.device}: {reason}; use --device cpu or leave --device out."
+        ) from None
+    except val.InvalidParameterError as err:
+        allowed = err.allowed.removesuffix(" or None")
+        raise _UsageError(f"--device must be {allowed}; got {args.device!r}.") from None
+    if args.out is not None:
+        out = Path(args.out).expanduser()
+        if out.is_dir():
+            raise _UsageError(f"--out {args.out} is a folder; give a file name such as {out / 'r2.csv'}.")
+        if out.exists() and not args.force:
+            raise _UsageError(f"--out {args.out} already exists; pass --force to overwrite it.")
+        if not out.parent.is_dir():
+            raise _UsageError(f"--out {args.out}: the folder {out.parent} does not exist; create it first.")
+        if not os.access(out.parent, os.W_OK):
+            raise _UsageError(f"--out {args.out}: the folder {out.parent} is not writable.")
+
+
+def _flag_message(err: Exception, args: argparse.Namespace) -> str:
+    """The package's message in the words of the command line (flags instead of argument names)."""
+    param = getattr(err, "param", "")
+    if param in _FLAGS and getattr(err, "allowed", ""):
+        flag = _FLAGS[param]
+        value = getattr(args, flag[2:].replace("-", "_"), err.value)
+        return f"{flag} must be {err.allowed}; got {value!r}."
+    text = str(err)
+    return re.sub(r"^(selected|perturbed)\b", lambda m: _FLAGS[m.group(1)], text)
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mmcl_helpers", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m mmcl_helpers", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sim = sub.add_parser("simulate", help="train and probe one setting of the numerical study")
     sim.add_argument("--selected", required=True, help="1-based semantics the captions describe")
     sim.add_argument("--perturbed", default="", help="1-based selected semantics that may be wrong")
@@ -52,23 +133,31 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--profile", default=None, help="smoke, cpu, gpu or paper")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    sim.add_argument("--out", default=None, help="write the long-form table to this CSV")
+    sim.add_argument("--out", default=None, help="write the long-form table to this CSV (checked first)")
+    sim.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .experiments import run_numerical
+    from .experiments import _cache_enabled, run_numerical
+    from .storage import check_cache_dir
 
-    bias = CaptionBias(
-        parse_index_list(args.selected),
-        parse_index_list(args.perturbed),
-        n_semantic=args.n_semantic,
-        p_perturb=args.p_perturb,
-    )
+    _check_flags(args)
+    try:
+        selected = parse_index_list(args.selected)
+    except InvalidIndexSetError as err:
+        raise _UsageError(f"--selected {args.selected}: {err}") from None
+    try:
+        perturbed = parse_index_list(args.perturbed)
+    except InvalidIndexSetError as err:
+        raise _UsageError(f"--perturbed {args.perturbed}: {err}") from None
+    bias = CaptionBias(selected, perturbed, n_semantic=args.n_semantic, p_perturb=args.p_perturb)
     profile = active_profile(args.profile).with_overrides(
         steps=args.steps, batch_size=args.batch_size
     )
+    if _cache_enabled(None):
+        check_cache_dir("numerical")  # a cache folder that cannot be used fails now, not after training
     sizes = None if args.encoding_size is None else [args.encoding_size]
     print(f"{bias!r}\n{profile}", file=sys.stderr)
     start = time.perf_counter()
@@ -83,14 +172,23 @@ def _simulate(args: argparse.Namespace) -> int:
     print(wide.round(3).to_string())
     print(f"({time.perf_counter() - start:.1f} s, profile {profile.name})", file=sys.stderr)
     if args.out:
-        long.to_csv(args.out, index=False)
+        try:
+            long.to_csv(args.out, index=False)
+        except OSError as err:
+            raise _UsageError(f"--out {args.out}: could not write it ({err}); the table above is the "
+                              "result.") from None
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    """Run the command line; returns the exit code (0 done, 2 bad input, with one ``error:`` line)."""
+    args = None
     try:
+        args = _build_parser().parse_args(argv)
         return _simulate(args)
-    except (InvalidIndexSetError, UnknownProfileError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except _UsageError as err:
+        message = str(err)
+    except (InvalidIndexSetError, UnknownProfileError, val.InvalidParameterError, CacheDirError) as err:
+        message = _flag_message(err, args)
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 2

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from . import validation as val
+
 __all__ = ["EnsembleMLP", "paper_hidden_widths", "mlp"]
 
 
@@ -84,6 +86,9 @@ class EnsembleMLP(nn.Module):
         batch_norm: bool = True,
     ) -> None:
         super().__init__()
+        val.check_params("EnsembleMLP", in_dims=(in_dims, val.SequenceOf(val.POSITIVE_INT)),
+                         out_dims=(out_dims, val.SequenceOf(val.POSITIVE_INT)),
+                         hidden=(hidden, val.SequenceOf(val.POSITIVE_INT, min_len=0)))
         if len(in_dims) != len(out_dims) or not in_dims:
             raise ValueError("in_dims and out_dims must be non-empty and of equal length.")
         self.in_dims, self.out_dims = [int(d) for d in in_dims], [int(d) for d in out_dims]

@@ -11,20 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
+from . import storage
+from . import validation as v
 from .biases import CaptionBias, format_set
 from .latents import LatentModel
 from .probes import linear_r2, mlp_r2
-from .profiles import Profile, active_profile, default_device
+from .profiles import Profile, active_profile
 from .results import NUMERICAL_BARS, StudyResult, factor_role
 from .simulation import MultimodalSimulation, PairBatch
-from .training import TrainResult, train_mmcl
+from .training import TrainResult, build_encoders, train_mmcl
 
 __all__ = [
     "NumericalRun",
@@ -67,21 +71,70 @@ def training_cache_path(
     """Where :func:`run_numerical` keeps the encoders trained for exactly these inputs.
 
     The file name hashes every input of training (settings, latent model, profile, seed, encoding
-    sizes, device type, torch version and :data:`TRAINING_VERSION`), so a changed input never
-    reads a stale model. The folder is ``$MMCL_CACHE_DIR`` (default ``~/.cache/mmcl_helpers``)
-    ``/numerical``.
+    sizes, device type, torch version, :data:`TRAINING_VERSION` and a digest of the package's
+    source, :func:`~mmcl_helpers.storage.source_digest`), so a changed input or a changed code
+    never reads a stale model. The folder is ``$MMCL_CACHE_DIR`` (default
+    ``~/.cache/mmcl_helpers``) ``/numerical``. The ``.pt`` file holds tensors only (read with
+    ``weights_only=True``); the ``.json`` beside it holds the inputs, which must match on load.
     """
-    from .datasets.scenes import default_cache_dir
+    payload = json.dumps(_training_request(settings, dependent, n_image, n_text, profile, seed,
+                                           encoding_sizes, device), sort_keys=True)
+    key = hashlib.sha256(payload.encode()).hexdigest()[:20]
+    return storage.default_cache_dir() / "numerical" / f"mmcl-{key}.pt"
 
-    payload = json.dumps({
-        "version": TRAINING_VERSION, "torch": torch.__version__,
+
+def _training_request(settings, dependent, n_image, n_text, profile, seed, encoding_sizes, device) -> dict:
+    return {
+        "version": TRAINING_VERSION, "torch": torch.__version__, "source": storage.source_digest(),
         "settings": [[sorted(b.selected), sorted(b.perturbed), b.p_perturb, b.n_semantic]
                      for b in settings],
         "dependent": dependent, "n_image": n_image, "n_text": n_text, "profile": asdict(profile),
         "seed": seed, "encoding_sizes": encoding_sizes, "device": torch.device(device).type,
-    }, sort_keys=True)
-    key = hashlib.sha256(payload.encode()).hexdigest()[:20]
-    return default_cache_dir() / "numerical" / f"mmcl-{key}.pt"
+    }
+
+
+def _result_tensors(result: TrainResult) -> dict[str, torch.Tensor]:
+    out = {"history": torch.from_numpy(np.ascontiguousarray(result.history))}
+    for name, modules in (("f_x", result.f_x), ("f_t", result.f_t)):
+        for g, module in enumerate(modules):
+            out.update({f"{name}.{g}.{k}": t for k, t in module.state_dict().items()})
+    return out
+
+
+def _result_from_tensors(tensors: dict, meta: dict, sim: MultimodalSimulation, profile: Profile,
+                         device: str) -> TrainResult:
+    """Rebuild a cached :class:`TrainResult` (raises on any mismatch, which the caller treats as a miss)."""
+    members = [(int(g), int(m)) for g, m in meta["members"]]
+    sizes = [int(k) for k in meta["config"]["encoding_sizes"]]
+    if len(members) != len(sim.biases) or len(sizes) != len(sim.biases):
+        raise ValueError("the cached result is for another number of settings")
+    f_x, f_t = [], []
+    for g in range(max(gm[0] for gm in members) + 1):
+        ks = sorted((k for k, gm in enumerate(members) if gm[0] == g), key=lambda k: members[k][1])
+        fx, ft = build_encoders(sim.x_dim, [sim.t_dims[k] for k in ks], [sizes[k] for k in ks], profile)
+        for name, module, out in (("f_x", fx, f_x), ("f_t", ft, f_t)):
+            prefix = f"{name}.{g}."
+            module.load_state_dict({k[len(prefix):]: t for k, t in tensors.items() if k.startswith(prefix)})
+            out.append(module.to(device).train())
+    history = tensors["history"].numpy()
+    if history.shape != (profile.steps, len(sim.biases)):
+        raise ValueError("the cached loss history has the wrong shape")
+    return TrainResult(list(sim.biases), f_x, f_t, members, history, float(meta["seconds"]),
+                       dict(meta["config"]))
+
+
+def _load_cached_result(path: Path, request: dict, sim: MultimodalSimulation, profile: Profile,
+                        device: str) -> TrainResult | None:
+    loaded = storage.load_weights(path, request)
+    if loaded is None:
+        return None
+    try:
+        return _result_from_tensors(*loaded, sim, profile, device)
+    except Exception as err:  # noqa: BLE001 - a file that does not fit the request is a miss
+        warnings.warn(f"ignoring the cache file {path} (it does not fit these settings: "
+                      f"{type(err).__name__}: {str(err)[:120]}); training again.", storage.CacheWarning,
+                      stacklevel=3)
+        return None
 
 
 def semantic_names(n_semantic: int) -> list[str]:
@@ -322,36 +375,38 @@ def run_numerical(
         a :class:`NumericalRun`; ``config["from_cache"]`` says, per seed, whether the encoders
         were loaded rather than trained.
     """
-    settings = list(settings)
-    if not settings:
-        raise ValueError("settings is empty: give at least one CaptionBias.")
+    settings = list(settings) if isinstance(settings, Iterable) else settings
+    ok = v.check_params(
+        "run_numerical", settings=(settings, v.SequenceOf(v.InstanceOf(CaptionBias))),
+        dependent=(dependent, v.BOOLEAN), n_image=(n_image, v.POSITIVE_INT), n_text=(n_text, v.POSITIVE_INT),
+        profile=(profile, [v.InstanceOf(Profile), v.InstanceOf(str), None]), seeds=(seeds, v.SEEDS),
+        encoding_sizes=(encoding_sizes, [v.SequenceOf(v.POSITIVE_INT), None]),
+        progress=(progress, [v.BOOLEAN, None]),
+        probes=(probes, v.SequenceOf(v.Options(str, ("linear", "mlp")))),
+        cache=(cache, [v.BOOLEAN, None]),
+    )
+    dependent, n_image, n_text, encoding_sizes = (ok[k] for k in ("dependent", "n_image", "n_text",
+                                                                  "encoding_sizes"))
     n_semantic = settings[0].n_semantic
     prof = profile if isinstance(profile, Profile) else active_profile(profile)
-    unknown = set(probes) - {"linear", "mlp"}
-    if unknown:
-        raise ValueError(f"unknown probe(s) {sorted(unknown)}; allowed: 'linear', 'mlp'.")
-    device = device or default_device()
-    seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
+    device = v.check_device(device, "run_numerical")
+    seed_list = [ok["seeds"]] if isinstance(ok["seeds"], int) else ok["seeds"]
+    use_cache = _cache_enabled(cache) and storage.cache_folder("numerical") is not None
     frames, trained, sims, cached = [], [], [], []
     for seed in seed_list:
         model = LatentModel(n_semantic, n_image, n_text, dependent=dependent, seed=seed)
         sim = MultimodalSimulation(model, settings, seed=seed)
         path = training_cache_path(settings, dependent, n_image, n_text, prof, seed, encoding_sizes,
                                    device)
-        result = None
-        if _cache_enabled(cache) and path.exists():
-            try:
-                result = torch.load(path, map_location=device, weights_only=False)
-            except Exception:  # an unreadable cache file is retrained and overwritten
-                result = None
+        request = _training_request(settings, dependent, n_image, n_text, prof, seed, encoding_sizes,
+                                    device)
+        result = _load_cached_result(path, request, sim, prof, device) if use_cache else None
         cached.append(result is not None)
         if result is None:
             result = train_mmcl(sim, prof, seed, encoding_sizes, device, progress)
-            if _cache_enabled(cache):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".tmp{os.getpid()}")
-                torch.save(result, tmp)
-                os.replace(tmp, path)
+            if use_cache:
+                storage.save_weights(path, _result_tensors(result), request, {
+                    "seconds": result.seconds, "members": result.members, "config": result.config})
         trained.append(result)
         sims.append(sim)
         frames.append(evaluate_run(sim, result, prof, seed, probes))

@@ -39,6 +39,7 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln
 from scipy.stats import norm
 
+from . import validation as val
 from .biases import CaptionBias
 from .latents import gaussian_conditional  # also re-exported here, kept for compatibility
 from .losses import info_nce_terms
@@ -94,6 +95,7 @@ def knn_entropy(z: np.ndarray | torch.Tensor, k: int = 3) -> float:
     Raises:
         ValueError: fewer than k + 1 samples, or repeated samples (zero distances).
     """
+    val.check_params("knn_entropy", k=(k, val.POSITIVE_INT))
     z = _as_array(z)
     n_samples, dim = z.shape
     if not 1 <= k < n_samples:

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import validation as val
+
 __all__ = ["ResidualBlock", "ImageEncoder", "TextEncoder", "images_to_tensor"]
 
 
@@ -84,12 +86,16 @@ class ImageEncoder(nn.Module):
         image_size: int = 64,
     ) -> None:
         super().__init__()
+        val.check_params("ImageEncoder", out_dim=(out_dim, val.POSITIVE_INT),
+                         widths=(widths, val.SequenceOf(val.POSITIVE_INT)), hidden=(hidden, val.POSITIVE_INT),
+                         image_size=(image_size, val.POSITIVE_INT))
         if out_dim < 1 or not widths:
             raise ValueError(f"need out_dim >= 1 and at least one stage, got {out_dim}, {widths}.")
         final = image_size // 2 ** (1 + len(widths))
         if final < 1:
             raise ValueError(f"{len(widths)} stages shrink a {image_size}px image to nothing.")
         self.out_dim = int(out_dim)
+        self.image_size = int(image_size)
         self.stem = nn.Sequential(
             nn.Conv2d(3, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
         )
@@ -104,7 +110,14 @@ class ImageEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (N, 64, 64, 3) uint8/float or (N, 3, 64, 64) -> encodings (N, out_dim)."""
-        x = images_to_tensor(images).contiguous(memory_format=torch.channels_last)
+        x = images_to_tensor(images)
+        if tuple(x.shape[1:]) != (3, self.image_size, self.image_size):
+            raise ValueError(
+                f"ImageEncoder takes RGB images of {self.image_size}x{self.image_size} pixels, shape "
+                f"(N, {self.image_size}, {self.image_size}, 3) or (N, 3, {self.image_size}, "
+                f"{self.image_size}); got shape {tuple(images.shape)}."
+            )
+        x = x.contiguous(memory_format=torch.channels_last)
         return self.head(self.blocks(self.stem(x)))
 
 
@@ -123,6 +136,9 @@ class TextEncoder(nn.Module):
         self, vocab_size: int, out_dim: int, embed: int = 32, channels: int = 64, hidden: int = 128
     ) -> None:
         super().__init__()
+        val.check_params("TextEncoder", vocab_size=(vocab_size, val.Interval(val.Integral, 2, None)),
+                         out_dim=(out_dim, val.POSITIVE_INT), embed=(embed, val.POSITIVE_INT),
+                         channels=(channels, val.POSITIVE_INT), hidden=(hidden, val.POSITIVE_INT))
         if vocab_size < 2 or out_dim < 1:
             raise ValueError(f"need vocab_size >= 2 and out_dim >= 1, got {vocab_size}, {out_dim}.")
         self.out_dim = int(out_dim)

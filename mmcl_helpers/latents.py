@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from scipy.stats import wishart
 
+from . import validation as val
 from .biases import CaptionBias
 
 __all__ = ["Latents", "LatentModel", "gaussian_conditional", "perturb", "intervene"]
@@ -76,9 +77,10 @@ class LatentModel:
         dependent: bool = False,
         seed: int = 0,
     ) -> None:
-        for name, v in (("n_semantic", n_semantic), ("n_image", n_image), ("n_text", n_text)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        ok = val.check_params("LatentModel", n_semantic=(n_semantic, val.POSITIVE_INT),
+                              n_image=(n_image, val.POSITIVE_INT), n_text=(n_text, val.POSITIVE_INT),
+                              dependent=(dependent, val.BOOLEAN), seed=(seed, val.NONNEG_INT))
+        n_semantic, n_image, n_text, seed = ok["n_semantic"], ok["n_image"], ok["n_text"], ok["seed"]
         self.n_semantic, self.n_image, self.n_text = n_semantic, n_image, n_text
         self.dependent = bool(dependent)
         self.seed = int(seed)

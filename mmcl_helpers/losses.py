@@ -26,6 +26,14 @@ def _check(similarity: str, tau: float) -> None:
         raise ValueError(f"temperature tau must be positive, got {tau!r}.")
 
 
+def _check_pair(z_x: torch.Tensor, z_t: torch.Tensor) -> None:
+    if z_x.shape != z_t.shape or z_x.dim() < 2 or z_x.shape[-2] < 1:
+        raise ValueError(
+            "z_x and z_t must be matched representations of the same shape (..., B, K) with a "
+            f"batch of B >= 1 pairs; got shapes {tuple(z_x.shape)} and {tuple(z_t.shape)}."
+        )
+
+
 def similarity_matrix(a: torch.Tensor, b: torch.Tensor, similarity: str = "cosine") -> torch.Tensor:
     """Pairwise similarities.
 
@@ -61,6 +69,7 @@ def info_nce_terms(
         mean over both directions of ``logsumexp_j sim / tau``. Their sum is :func:`info_nce`.
     """
     _check(similarity, tau)
+    _check_pair(z_x, z_t)
     if similarity == "cosine":
         # Scale the (.., B, K) factors rather than the (.., B, B) matrix, and read the matched
         # similarities off the vectors: on a CPU the B x B element-wise work dominates a step.

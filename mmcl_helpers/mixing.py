@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import validation as v
+
 __all__ = ["InvertibleMLP", "well_conditioned_matrix"]
 
 
@@ -65,6 +67,9 @@ class InvertibleMLP(nn.Module):
         cond_ratio: float = 1e-3,
     ) -> None:
         super().__init__()
+        v.check_params("InvertibleMLP", dim=(dim, v.POSITIVE_INT), n_layers=(n_layers, v.POSITIVE_INT),
+                       seed=(seed, v.NONNEG_INT), cond_ratio=(cond_ratio, v.Interval(v.Real, 0, 1, "right")),
+                       negative_slope=(negative_slope, v.Interval(v.Real, None, None)))
         if not 0.0 < negative_slope <= 1.0:
             raise ValueError(
                 f"negative_slope must lie in (0, 1] for the map to be invertible, "

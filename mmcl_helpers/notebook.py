@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import validation as val
 from .profiles import Profile, active_profile, default_device
 
 __all__ = ["ChapterSetup", "setup_notebook", "seed_everything"]
@@ -37,6 +38,7 @@ def setup_notebook(seed: int = 0, profile: str | None = None, quiet: bool = Fals
         profile: a profile name; default ``$MMCL_PROFILE``, else ``gpu`` with CUDA, else ``cpu``.
         quiet: do not print.
     """
+    val.check_params("setup_notebook", seed=(seed, val.NONNEG_INT), quiet=(quiet, val.BOOLEAN))
     import matplotlib as mpl
 
     prof = active_profile(profile)

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import validation as v
 from .datasets.captions import build_vocab, encode_captions, tokenize
 from .image_encoders import ImageEncoder, TextEncoder
 from .losses import info_nce
-from .profiles import ImageTextProfile, default_device
+from .profiles import ImageTextProfile
 from .training import adam_loop, show_progress
 
 __all__ = ["PairEncoders", "train_pair_encoders", "encode_pairs"]
@@ -80,10 +81,17 @@ def train_pair_encoders(
     Raises:
         NonFiniteLossError: the loss became NaN or infinite.
     """
+    v.check_params("train_pair_encoders", out_dim=(out_dim, v.POSITIVE_INT),
+                   profile=(profile, v.InstanceOf(ImageTextProfile)), seed=(seed, v.NONNEG_INT),
+                   progress=(progress, [v.BOOLEAN, None]), check_every=(check_every, v.POSITIVE_INT),
+                   captions=(captions, v.SequenceOf(v.InstanceOf(str))))
     if len(images) != len(captions) or len(images) < 2:
         raise ValueError(f"need at least 2 pairs and one caption per image, got {len(images)} "
                          f"images and {len(captions)} captions.")
-    device = device or default_device()
+    if not any(tokenize(t) for t in captions):
+        raise ValueError(f"all {len(captions)} captions are empty (no words): the text encoder would "
+                         "have nothing to learn from. Check the caption policy or the bias setting.")
+    device = v.check_device(device, "train_pair_encoders")
     progress = show_progress() if progress is None else progress
     vocab = build_vocab(captions)
     max_len = max(1, max(len(tokenize(t)) for t in captions))
@@ -144,6 +152,7 @@ def encode_pairs(
     Returns:
         ``(z_hat_x, z_hat_t)``, float32 CPU tensors of shape (N, encoding size).
     """
+    v.check_params("encode_pairs", batch=(batch, v.POSITIVE_INT), unit=(unit, v.BOOLEAN))
     dev = next(model.f_x.parameters()).device
     model.f_x.eval()
     model.f_t.eval()

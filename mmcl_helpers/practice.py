@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import matthews_corrcoef
 
+from . import validation as val
 from .audit import AuditThresholds, audit_captions, audit_verdict
 from .datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
 from .datasets.scene_audit import scene_audit_frame, scene_vocabulary
@@ -177,8 +178,11 @@ def run_policy_study(
         raise ValueError("policies is empty: give at least one label -> policy.")
     if settings is not None and profile is not None:
         raise ValueError("give the sizes once: profile=... (settings= is its former name).")
+    ok = val.check_params("run_policy_study", seeds=(seeds, val.SEEDS), data_seed=(data_seed, val.NONNEG_INT),
+                          profile=(profile or settings, [val.InstanceOf(ImageTextProfile), None]))
+    device = val.check_device(device, "run_policy_study")
     profile = profile or settings or image_text_profile()
-    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    seeds = [ok["seeds"]] if isinstance(ok["seeds"], int) else list(ok["seeds"])
     t0 = time.perf_counter()
     parts, start, lat, img = ("train", "probe_train", "probe_test"), 0, {}, {}
     sizes = (profile.n_train, profile.n_probe_train, profile.n_probe_test)

@@ -27,6 +27,7 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import matthews_corrcoef, r2_score
 
+from . import validation as val
 from .encoders import EnsembleMLP
 
 __all__ = [
@@ -187,6 +188,9 @@ def mlp_r2(
     Returns:
         shape (E, len(blocks)) (or (len(blocks),) for 2-D inputs).
     """
+    val.check_params("mlp_r2", steps=(steps, val.POSITIVE_INT), lr=(lr, val.POSITIVE_REAL),
+                     batch_size=(batch_size, val.POSITIVE_INT), seed=(seed, val.NONNEG_INT),
+                     hidden=(hidden, val.SequenceOf(val.POSITIVE_INT, min_len=0)))
     squeeze = z_train.dim() == 2
     if squeeze:
         z_train, z_test = z_train[None], z_test[None]
@@ -239,6 +243,9 @@ def mlp_classifier(
         ``predict(z)`` mapping (E, M, K) representations (standardised with the training
         statistics) to predicted labels of shape (E, M).
     """
+    val.check_params("mlp_classifier", steps=(steps, val.POSITIVE_INT), lr=(lr, val.POSITIVE_REAL),
+                     batch_size=(batch_size, val.POSITIVE_INT), seed=(seed, val.NONNEG_INT),
+                     hidden=(hidden, val.SequenceOf(val.POSITIVE_INT, min_len=0)))
     e = z_train.shape[0]
     if y_train.dim() == 1:
         y_train = y_train.expand(e, -1)
@@ -282,6 +289,9 @@ def mlp_mcc(
     Returns:
         shape (E,) (a float for 2-D inputs).
     """
+    val.check_params("mlp_mcc", steps=(steps, val.POSITIVE_INT), lr=(lr, val.POSITIVE_REAL),
+                     batch_size=(batch_size, val.POSITIVE_INT), seed=(seed, val.NONNEG_INT),
+                     hidden=(hidden, val.SequenceOf(val.POSITIVE_INT, min_len=0)))
     squeeze = z_train.dim() == 2
     if squeeze:
         z_train, z_test = z_train[None], z_test[None]

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from . import validation as v
+
 __all__ = [
     "Profile",
     "PROFILES",
@@ -97,6 +99,11 @@ class Profile:
     dependent_stride: int
     compile: bool = False
 
+    def __post_init__(self) -> None:
+        v.check_fields(self, _PROFILE_FIELDS)
+        if self.encoder == "compact" and self.hidden < 1:
+            v.check_param("hidden", self.hidden, v.POSITIVE_INT, "Profile (encoder 'compact')")
+
     def with_overrides(self, **changes) -> Profile:
         """A copy with some fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -105,6 +112,19 @@ class Profile:
         cells = ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "name")
         return f"Profile {self.name!r}: {cells}"
 
+
+_PROFILE_FIELDS = {
+    "name": v.InstanceOf(str), "steps": v.POSITIVE_INT,
+    # InfoNCE needs negatives: a batch of one pair has loss 0 whatever the encoders do.
+    "batch_size": v.Interval(v.Integral, 2, None, closed="left"),
+    "encoder": v.Options(str, ("compact", "paper")), "hidden": v.NONNEG_INT, "depth": v.POSITIVE_INT,
+    "lr": v.POSITIVE_REAL, "warmup": v.Interval(v.Real, 0, 1, closed="left"),
+    "similarity": v.Options(str, ("cosine", "euclidean")), "tau": v.POSITIVE_REAL,
+    "extra_dims": v.NONNEG_INT, "grad_clip": v.POSITIVE_REAL,
+    "probe_train": v.Interval(v.Integral, 2, None, closed="left"),
+    "probe_test": v.Interval(v.Integral, 2, None, closed="left"), "probe_steps": v.POSITIVE_INT,
+    "seeds": v.POSITIVE_INT, "dependent_stride": v.POSITIVE_INT, "compile": v.BOOLEAN,
+}
 
 PROFILES: dict[str, Profile] = {
     p.name: p
@@ -222,10 +242,23 @@ class ImageTextProfile:
     seeds: int
     mpi3d_train: int
 
+    def __post_init__(self) -> None:
+        v.check_fields(self, _IMAGE_TEXT_FIELDS)
+
     def with_overrides(self, **changes) -> ImageTextProfile:
         """A copy with some fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+
+_AT_LEAST_2 = v.Interval(v.Integral, 2, None, closed="left")
+_IMAGE_TEXT_FIELDS = {
+    "name": v.InstanceOf(str), "n_train": _AT_LEAST_2, "n_probe_train": _AT_LEAST_2,
+    "n_probe_test": _AT_LEAST_2, "steps": v.POSITIVE_INT, "batch_size": _AT_LEAST_2,
+    "lr": v.POSITIVE_REAL, "warmup": v.Interval(v.Real, 0, 1, closed="left"), "tau": v.POSITIVE_REAL,
+    "widths": v.SequenceOf(v.POSITIVE_INT, container=tuple), "hidden": v.POSITIVE_INT,
+    "text_embed": v.POSITIVE_INT, "text_channels": v.POSITIVE_INT, "grad_clip": v.POSITIVE_REAL,
+    "probe_steps": v.POSITIVE_INT, "seeds": v.POSITIVE_INT, "mpi3d_train": v.POSITIVE_INT,
+}
 
 #: Kept for compatibility: the former name of :class:`ImageTextProfile`.
 ImageTextSettings = ImageTextProfile

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import validation as val
 from .biases import CaptionBias
 from .latents import LatentModel, Latents, perturb
 from .mixing import InvertibleMLP
@@ -61,6 +62,8 @@ class MultimodalSimulation:
         seed: int = 0,
         mixing_layers: int = 3,
     ) -> None:
+        val.check_params("MultimodalSimulation", model=(model, val.InstanceOf(LatentModel)),
+                         seed=(seed, val.NONNEG_INT), mixing_layers=(mixing_layers, val.POSITIVE_INT))
         biases = list(biases)
         if not biases:
             raise ValueError("biases is empty: give at least one CaptionBias setting.")

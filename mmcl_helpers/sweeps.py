@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch.nn.functional as F
 
+from . import validation as v
 from .biases import CaptionBias
 from .datasets.captions import format_factor_set, perturbation_settings, scene_captions, selection_settings
 from .datasets.scenes import (
@@ -220,6 +221,9 @@ def run_scene_sweeps(
         :class:`ImageTextRun`; its factors are the 7 semantics, the 5 image-specific factors of
         :data:`~mmcl_helpers.datasets.scenes.IMAGE_FACTORS` and ``template``.
     """
+    v.check_params("run_scene_sweeps", profile=(profile, [v.InstanceOf(ImageTextProfile), None]),
+                   seed=(seed, v.NONNEG_INT), progress=(progress, [v.BOOLEAN, None]))
+    device = v.check_device(device, "run_scene_sweeps")
     profile = profile or image_text_profile()
     known = {"selection": selection_settings(), "perturbation": perturbation_settings()}
     unknown = sorted(set(sweeps) - set(known))
@@ -276,6 +280,9 @@ def run_mpi3d_sweeps(
     """
     from .datasets import mpi3d
 
+    v.check_params("run_mpi3d_sweeps", profile=(profile, [v.InstanceOf(ImageTextProfile), None]),
+                   seed=(seed, v.NONNEG_INT), progress=(progress, [v.BOOLEAN, None]))
+    device = v.check_device(device, "run_mpi3d_sweeps")
     profile = profile or image_text_profile()
     sizes = tuple(sizes) if sizes is not None else mpi3d.MPI3D_SIZES
     known = {"selection": mpi3d.mpi3d_selection_settings(),

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import validation as v
 from .biases import CaptionBias
 from .encoders import EnsembleMLP, paper_hidden_widths
 from .losses import info_nce
-from .profiles import Profile, default_device
+from .profiles import Profile
 from .simulation import MultimodalSimulation
 
 __all__ = [
@@ -312,12 +313,18 @@ def train_mmcl(
     Raises:
         NonFiniteLossError: the loss of some setting became NaN or infinite.
     """
-    device = device or default_device()
+    v.check_params("train_mmcl", sim=(sim, v.InstanceOf(MultimodalSimulation)),
+                   profile=(profile, v.InstanceOf(Profile)), seed=(seed, v.NONNEG_INT),
+                   encoding_sizes=(encoding_sizes, [v.SequenceOf(v.POSITIVE_INT), None]),
+                   progress=(progress, [v.BOOLEAN, None]))
+    device = v.check_device(device, "train_mmcl")
+    seed = int(seed)
     if progress is None:
         progress = show_progress()
     biases = sim.biases
     if encoding_sizes is None:
         encoding_sizes = [len(b.unbiased) + profile.extra_dims for b in biases]
+    encoding_sizes = [int(k) for k in encoding_sizes]
     if len(encoding_sizes) != len(biases) or any(int(k) < 1 for k in encoding_sizes):
         raise ValueError(
             f"encoding_sizes must hold one positive size per setting ({len(biases)}), "

@@ -160,7 +160,8 @@ def test_download_without_gdown_explains_what_to_do(monkeypatch, tmp_path):
     assert "drive.google.com/uc?id=1Tp8eTdHxgUMtsZv5uAoYAbJR1BOa_OQm" in str(err.value)
     existing = tmp_path / "have.npz"
     existing.write_bytes(b"")
-    assert download_mpi3d(existing) == existing  # never downloads what is there
+    with pytest.raises(mpi3d.MPI3DFormatError, match="not a complete MPI3D-complex file.*Delete"):
+        download_mpi3d(existing)  # what is there is verified, not downloaded again nor trusted
 
 
 def test_settings_follow_the_paper():

@@ -90,7 +90,7 @@ def test_diverging_loss_raises_a_clear_error():
 
 
 def test_bad_encoding_sizes():
-    with pytest.raises(ValueError, match="one positive size per setting"):
+    with pytest.raises(ValueError, match="encoding_sizes"):
         train_mmcl(_sim(), TINY, encoding_sizes=[0], device="cpu", progress=False)
 
 

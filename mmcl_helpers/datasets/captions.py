@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.colors import CSS4_COLORS, TABLEAU_COLORS, XKCD_COLORS, to_rgb
 
+from .. import validation as val
 from ..biases import CaptionBias
 from .naming import (  # noqa: F401 - re-exported, kept for compatibility
     SCENE_P_PERTURB,
@@ -233,6 +234,8 @@ def scene_captions(
     Returns:
         :class:`CaptionBatch` of N captions.
     """
+    val.check_params("scene_captions", bias=(bias, val.InstanceOf(CaptionBias)), seed=(seed, val.NONNEG_INT),
+                     phrasings=(phrasings, val.POSITIVE_INT))
     if not 1 <= phrasings <= N_PHRASINGS:
         raise ValueError(f"phrasings must be in 1..{N_PHRASINGS}, got {phrasings!r}.")
     values = {name: getattr(latents, name) for name in SEMANTIC_FACTORS}

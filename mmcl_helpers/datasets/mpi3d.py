@@ -11,9 +11,18 @@ robot arm, ``hori`` and ``vert`` (40 values each), are image-specific.
 
 The file is not shipped (about 5.6 GB uncompressed). :func:`find_mpi3d` looks for it
 (``$MMCL_MPI3D_PATH``, else :func:`default_mpi3d_path`); :func:`download_mpi3d` fetches the
-authors' copy from Google Drive with ``gdown`` (on Colab: ``pip install gdown`` first). Nothing is
-ever downloaded on import. Every function takes the factor ``sizes`` as an argument, so that the
-tests can run the same code on a tiny synthetic file.
+authors' copy from Google Drive with ``gdown`` through ``pooch`` (on Colab: ``pip install gdown``
+first). Nothing is ever downloaded on import. Every function takes the factor ``sizes`` as an
+argument, so that the tests can run the same code on a tiny synthetic file.
+
+Integrity: the file's layout (:func:`check_mpi3d_file`) and its SHA-256
+(:func:`verify_mpi3d_file`) are checked after a download and before every reuse, memory-mapped
+loads included. The SHA-256 is computed once and kept beside the file (``<file>.sha256``), and
+recomputed only when the file's size or modification time changes. The authors publish no
+checksum and this project has not recorded one, so :data:`MPI3D_SHA256` is ``None``: then the
+digest first seen is kept, and a later change to the file (an interrupted copy, flipped bytes) is
+reported. Give the expected digest with ``sha256=`` or ``$MMCL_MPI3D_SHA256`` to check a first
+download as well.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import storage
 from ..biases import CaptionBias
 from .captions import (
     CaptionBatch,
@@ -48,6 +58,9 @@ __all__ = [
     "MPI3D_URL",
     "MPI3DNotFoundError",
     "MPI3DFormatError",
+    "MPI3DChecksumError",
+    "MPI3D_SHA256",
+    "verify_mpi3d_file",
     "default_mpi3d_path",
     "find_mpi3d",
     "download_mpi3d",
@@ -80,6 +93,10 @@ MPI3D_FILENAME = "real3d_complicated_shapes_ordered.npz"
 MPI3D_KEY = "images"
 MPI3D_GDRIVE_ID = "1Tp8eTdHxgUMtsZv5uAoYAbJR1BOa_OQm"
 MPI3D_URL = f"https://drive.google.com/uc?id={MPI3D_GDRIVE_ID}"
+#: SHA-256 of the authors' ``real3d_complicated_shapes_ordered.npz``. Not known: the dataset's
+#: authors publish none and none has been recorded here, so it is None (see the module docstring:
+#: the digest first seen is kept and checked from then on). ``$MMCL_MPI3D_SHA256`` overrides it.
+MPI3D_SHA256: str | None = None
 _IMAGE_SHAPE = (64, 64, 3)
 
 
@@ -89,6 +106,60 @@ class MPI3DNotFoundError(FileNotFoundError):
 
 class MPI3DFormatError(ValueError):
     """Raised when a file does not have the layout of MPI3D-complex."""
+
+
+class MPI3DChecksumError(ValueError):
+    """Raised when a file's SHA-256 differs from the expected or the first recorded one."""
+
+
+def _expected_sha256(sha256: str | None, sizes: Sequence[int]) -> str | None:
+    if sha256 is not None:
+        return sha256.lower().removeprefix("sha256:")
+    if tuple(int(s) for s in sizes) != MPI3D_SIZES:
+        return None  # a synthetic layout (tests): only the recorded digest applies
+    env = os.environ.get("MMCL_MPI3D_SHA256", "").strip()
+    return env.lower().removeprefix("sha256:") if env else MPI3D_SHA256
+
+
+def verify_mpi3d_file(path: str | Path, sha256: str | None = None) -> str:
+    """Check a file's SHA-256 against ``sha256``, else against the digest recorded at first use.
+
+    The digest is computed once and kept in ``<file>.sha256`` with the file's size and mtime;
+    it is recomputed (minutes for the real file's 5.6 GB, once) only when either changed.
+
+    Args:
+        path: the file.
+        sha256: expected hex digest (optionally ``"sha256:..."``); None: the recorded one, if any.
+
+    Returns:
+        the file's SHA-256.
+
+    Raises:
+        MPI3DChecksumError: the digest differs (the message says what to do).
+    """
+    p = Path(path)
+    record = storage.read_checksum_record(p)
+    st = p.stat()
+    fresh = record is not None and (record["size"], record["mtime_ns"]) == (st.st_size, st.st_mtime_ns)
+    digest = record["sha256"] if fresh else storage.file_sha256(p)
+    if sha256:
+        expected = sha256.lower().removeprefix("sha256:")
+        if digest != expected:
+            raise MPI3DChecksumError(
+                f"{p} has SHA-256 {digest}, expected {expected}: the file is damaged, incomplete or "
+                f"another version. Delete it and run download_mpi3d() again, or download "
+                f"{MPI3D_FILENAME} by hand from {MPI3D_URL}."
+            )
+    elif record is not None and digest != record["sha256"]:
+        raise MPI3DChecksumError(
+            f"{p} changed since it was first used: its SHA-256 is now {digest}, it was "
+            f"{record['sha256']} (kept in {p.name}.sha256). The file is probably damaged (an "
+            "interrupted copy or download); delete both files and download it again. If you "
+            f"replaced it on purpose with a good copy, delete {p.name}.sha256 only."
+        )
+    if not fresh:
+        storage.write_checksum_record(p, digest)
+    return digest
 
 
 def _check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
@@ -137,21 +208,31 @@ def _not_found(path: Path | None) -> MPI3DNotFoundError:
     )
 
 
-def download_mpi3d(path: str | Path | None = None, quiet: bool = False) -> Path:
-    """Download the authors' copy of MPI3D-complex from Google Drive (needs ``gdown``).
+def download_mpi3d(path: str | Path | None = None, quiet: bool = False, sha256: str | None = None,
+                   sizes: Sequence[int] = MPI3D_SIZES) -> Path:
+    """Download the authors' copy of MPI3D-complex from Google Drive (needs ``gdown``), verified.
+
+    ``pooch`` runs the download (with gdown, which handles Google Drive's confirmation page) and
+    checks the SHA-256 when one is known; the layout is checked as well. A file already at the
+    destination is verified the same way instead of being downloaded again.
 
     Args:
-        path: destination file (default :func:`default_mpi3d_path`); kept if it already exists.
+        path: destination file (default :func:`default_mpi3d_path`).
         quiet: hide gdown's progress bar.
+        sha256: expected digest (default ``$MMCL_MPI3D_SHA256``, else :data:`MPI3D_SHA256`).
+        sizes: factor sizes the layout must have (the real ones by default).
 
     Returns:
-        the path of the file.
+        the path of the verified file.
 
     Raises:
         ImportError: gdown is not installed (the message says how to install it or download by hand).
+        MPI3DChecksumError, MPI3DFormatError: a damaged or foreign file (the message says what to do).
     """
     dest = Path(path).expanduser() if path is not None else default_mpi3d_path()
+    expected = _expected_sha256(sha256, sizes)
     if dest.is_file():
+        _verified(dest, sizes, expected, "the file already there")
         return dest
     try:
         import gdown
@@ -160,13 +241,36 @@ def download_mpi3d(path: str | Path | None = None, quiet: bool = False) -> Path:
             "download_mpi3d needs the gdown package: run `pip install gdown` (on Colab: "
             f"`%pip install gdown`), or download {MPI3D_URL} by hand and set MMCL_MPI3D_PATH."
         ) from err
+    import pooch
+
+    def fetch(url: str, output_file: str, _pooch: object) -> None:
+        result = gdown.download(id=MPI3D_GDRIVE_ID, output=str(output_file), quiet=quiet)
+        if result is None or not Path(output_file).is_file():
+            raise OSError(f"gdown could not download {url}; download it by hand and set MMCL_MPI3D_PATH.")
+
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    result = gdown.download(id=MPI3D_GDRIVE_ID, output=str(tmp), quiet=quiet)
-    if result is None or not tmp.is_file():
-        raise OSError(f"gdown could not download {MPI3D_URL}; download it by hand and set MMCL_MPI3D_PATH.")
-    os.replace(tmp, dest)
+    try:
+        pooch.retrieve(MPI3D_URL, known_hash=f"sha256:{expected}" if expected else None,
+                       fname=dest.name, path=dest.parent, downloader=fetch)
+    except ValueError as err:  # pooch's hash mismatch (it deletes the bad download)
+        raise MPI3DChecksumError(
+            f"the downloaded {MPI3D_FILENAME} does not have the expected SHA-256 {expected} ({err}). "
+            f"The download was probably cut short; run download_mpi3d() again, or download it by "
+            f"hand from {MPI3D_URL} and set MMCL_MPI3D_PATH."
+        ) from None
+    _verified(dest, sizes, expected, "the downloaded file")
     return dest
+
+
+def _verified(p: Path, sizes: Sequence[int], expected: str | None, what: str) -> None:
+    try:
+        check_mpi3d_file(p, sizes)
+    except MPI3DFormatError as err:
+        raise MPI3DFormatError(
+            f"{what} is not a complete MPI3D-complex file: {err} Delete {p} and run "
+            f"download_mpi3d() again, or download it by hand from {MPI3D_URL}."
+        ) from None
+    verify_mpi3d_file(p, expected)
 
 
 def _npz_member_header(path: Path) -> tuple[list[str], dict[str, tuple]]:
@@ -211,7 +315,13 @@ def check_mpi3d_file(path: str | Path | None = None, sizes: Sequence[int] = MPI3
         raise _not_found(p)
     expected = (int(np.prod(sizes)), *_IMAGE_SHAPE)
     if p.suffix == ".npy":
-        arr = np.load(p, mmap_mode="r")
+        try:
+            arr = np.load(p, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as err:
+            raise MPI3DFormatError(
+                f"{p} is not a readable .npy array ({err}); it may be truncated: delete it and get "
+                f"{MPI3D_FILENAME} again from {MPI3D_URL}."
+            ) from err
         shape, dtype = arr.shape, arr.dtype
     else:
         try:
@@ -225,7 +335,13 @@ def check_mpi3d_file(path: str | Path | None = None, sizes: Sequence[int] = MPI3
                 f"{p} has arrays {keys} but no {MPI3D_KEY!r}; expected one uint8 array "
                 f"{MPI3D_KEY!r} of shape {expected}."
             )
-        shape, dtype, _ = headers[MPI3D_KEY]
+        shape, dtype, offset = headers[MPI3D_KEY]
+        need = None if offset is None else offset + int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if need is not None and p.stat().st_size < need:
+            raise MPI3DFormatError(
+                f"{p} is truncated: it has {p.stat().st_size} bytes, its {MPI3D_KEY!r} array needs "
+                f"{need}; delete it and download it again from {MPI3D_URL}."
+            )
     if dtype != np.uint8:
         raise MPI3DFormatError(f"{p}: {MPI3D_KEY!r} has dtype {dtype}, expected uint8.")
     if len(shape) != 4 or tuple(shape[1:]) != _IMAGE_SHAPE:
@@ -240,17 +356,27 @@ def check_mpi3d_file(path: str | Path | None = None, sizes: Sequence[int] = MPI3
     return p
 
 
-def load_mpi3d_images(path: str | Path | None = None, sizes: Sequence[int] = MPI3D_SIZES) -> np.ndarray:
+def load_mpi3d_images(path: str | Path | None = None, sizes: Sequence[int] = MPI3D_SIZES,
+                      sha256: str | None = None) -> np.ndarray:
     """The images, memory-mapped when the file allows it (an uncompressed .npz or an .npy).
+
+    The file's layout and SHA-256 are checked first (:func:`verify_mpi3d_file`; the digest is
+    computed once and kept beside the file), so a damaged file is reported even though a memory
+    map would not notice.
 
     Args:
         path: the file; default :func:`find_mpi3d`.
         sizes: factor sizes (the real ones by default).
+        sha256: expected digest (default ``$MMCL_MPI3D_SHA256``, else :data:`MPI3D_SHA256`).
 
     Returns:
         uint8 array (N, 64, 64, 3), read-only; a compressed .npz is read into memory instead.
+
+    Raises:
+        MPI3DNotFoundError, MPI3DFormatError, MPI3DChecksumError.
     """
     p = check_mpi3d_file(path, sizes)
+    verify_mpi3d_file(p, _expected_sha256(sha256, sizes))
     if p.suffix == ".npy":
         return np.load(p, mmap_mode="r")
     _, headers = _npz_member_header(p)

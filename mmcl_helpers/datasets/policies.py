@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import validation as val
 from .captions import N_PHRASINGS, CaptionBatch, UnknownFactorError, caption_text, factor_words
 from .scenes import DISCRETE_FACTORS, SEMANTIC_FACTORS, SceneLatents, hashed_integers, hashed_uniform
 
@@ -109,6 +110,7 @@ def policy_captions(
         UnknownFactorError: a factor name that is not a scene factor.
         ValueError: a probability outside [0, 1] or a bad ``phrasings``.
     """
+    val.check_params("policy_captions", seed=(seed, val.NONNEG_INT), phrasings=(phrasings, val.POSITIVE_INT))
     rules = _check_policy(policy)
     if not 1 <= phrasings <= N_PHRASINGS:
         raise ValueError(f"phrasings must be in 1..{N_PHRASINGS}, got {phrasings!r}.")

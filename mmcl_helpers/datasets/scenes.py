@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -38,6 +38,8 @@ import numpy as np
 from matplotlib.colors import hsv_to_rgb
 from PIL import Image, ImageDraw
 
+from .. import validation as val
+from ..storage import CacheWarning, cache_folder, default_cache_dir, load_arrays, save_arrays
 from ..utils import hashed_integers, hashed_uniform  # also re-exported here, kept for compatibility
 
 __all__ = [
@@ -378,10 +380,11 @@ def render_scenes(
     Returns:
         uint8 array of shape (N, size, size, 3).
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
-        raise ValueError(f"size must be an integer of at least 16 pixels, got {size!r}.")
-    if isinstance(supersample, bool) or not isinstance(supersample, int) or not 1 <= supersample <= 8:
-        raise ValueError(f"supersample must be an integer in 1..8, got {supersample!r}.")
+    ok = val.check_params("render_scenes", latents=(latents, val.InstanceOf(SceneLatents)),
+                          size=(size, val.Interval(val.Integral, 16, None, closed="left")),
+                          supersample=(supersample, val.Interval(val.Integral, 1, 8)),
+                          chunk=(chunk, val.POSITIVE_INT))
+    size, supersample, chunk = ok["size"], ok["supersample"], ok["chunk"]
     latents.validate()
     out = np.empty((len(latents), size, size, 3), dtype=np.uint8)
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size
@@ -414,12 +417,6 @@ def render_scenes(
     return out
 
 
-def default_cache_dir() -> Path:
-    """``$MMCL_CACHE_DIR`` if set, else ``~/.cache/mmcl_helpers``."""
-    env = os.environ.get("MMCL_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "mmcl_helpers"
-
-
 def _cache_key(**params: int) -> str:
     payload = json.dumps({"render_version": RENDER_VERSION, **params}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -436,7 +433,10 @@ def load_or_render(
     """Latents and images of samples ``start .. start + n - 1``, from the cache when possible.
 
     The cache file name is a hash of every generation setting (and :data:`RENDER_VERSION`), so a
-    changed setting never reads a stale file. Files are written atomically.
+    changed setting never reads a stale file; the file also records those settings, which must
+    match on load (:func:`~mmcl_helpers.storage.load_arrays`). A damaged, empty or foreign file is
+    rendered again with a warning; a cache that cannot be written warns and keeps the images.
+    Files are written atomically.
 
     Args:
         n, seed, start: as in :func:`sample_scene_latents`.
@@ -446,24 +446,26 @@ def load_or_render(
     Returns:
         (latents, images): :class:`SceneLatents` of length n and uint8 images (n, size, size, 3).
     """
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "scenes"
-    key = _cache_key(n=int(n), seed=int(seed), start=int(start), size=int(size),
-                     supersample=int(supersample))
-    path = folder / f"scenes-{key}.npz"
-    if path.exists():
+    ok = val.check_params("load_or_render", n=(n, val.NONNEG_INT), seed=(seed, val.NONNEG_INT),
+                          start=(start, val.NONNEG_INT), size=(size, val.Interval(val.Integral, 16, None)),
+                          supersample=(supersample, val.Interval(val.Integral, 1, 8)))
+    config = {"render_version": RENDER_VERSION, **ok}
+    folder = cache_folder("" if cache_dir is not None else "scenes", cache_dir)
+    path = None if folder is None else folder / f"scenes-{_cache_key(**ok)}.npz"
+    data = None if path is None else load_arrays(path, config)
+    if data is not None:
         try:
-            with np.load(path) as data:
-                names = [f.name for f in fields(SceneLatents)]
-                latents = SceneLatents(**{k: data[k] for k in names})
-                images = data["images"]
-            if images.shape == (n, size, size, 3) and len(latents) == n:
+            latents = SceneLatents(**{f.name: data[f.name] for f in fields(SceneLatents)})
+            images = data["images"]
+            if images.shape == (ok["n"], ok["size"], ok["size"], 3) and images.dtype == np.uint8 \
+                    and len(latents) == ok["n"]:
                 return latents, images
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged or foreign file: render again and overwrite it
-    latents = sample_scene_latents(n, seed, start)
-    images = render_scenes(latents, size=size, supersample=supersample)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, images=images, **latents.as_dict())
-    os.replace(tmp, path)
+        except (KeyError, ValueError):
+            pass
+        warnings.warn(f"ignoring the cache file {path} (it does not hold the expected arrays); "
+                      "rendering again.", CacheWarning, stacklevel=2)
+    latents = sample_scene_latents(ok["n"], ok["seed"], ok["start"])
+    images = render_scenes(latents, size=ok["size"], supersample=ok["supersample"])
+    if path is not None:
+        save_arrays(path, {"images": images, **latents.as_dict()}, config)
     return latents, images
