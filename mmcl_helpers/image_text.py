@@ -52,6 +52,7 @@ from .datasets.captions import (
     tokenize,
 )
 from .datasets.scenes import DISCRETE_FACTORS, IMAGE_FACTORS, SEMANTIC_FACTORS, load_or_render
+from .dry_run import dry_run_sizes, mpi3d_sizes
 from .image_encoders import ImageEncoder, TextEncoder
 from .losses import info_nce
 from .probes import linear_mcc, linear_r2, mlp_classifier, mlp_r2
@@ -158,7 +159,7 @@ IMAGE_TEXT_PROFILES: dict[str, ImageTextSettings] = {
 def image_text_settings(name: str | None = None) -> ImageTextSettings:
     """The image-text sizes of a profile: ``name``, else the active profile (``MMCL_PROFILE``)."""
     key = active_profile(name).name
-    return IMAGE_TEXT_PROFILES[key]
+    return dry_run_sizes(IMAGE_TEXT_PROFILES[key])  # unchanged unless MMCL_DRY_RUN=1
 
 
 def image_text_table() -> pd.DataFrame:
@@ -737,7 +738,7 @@ def run_mpi3d_sweeps(
     from .datasets import mpi3d
 
     settings = settings or image_text_settings()
-    sizes = tuple(sizes) if sizes is not None else mpi3d.MPI3D_SIZES
+    sizes = tuple(sizes) if sizes is not None else mpi3d_sizes()  # the synthetic file's in a dry run
     known = {"selection": mpi3d.mpi3d_selection_settings(),
              "perturbation": mpi3d.mpi3d_perturbation_settings()}
     unknown = sorted(set(sweeps) - set(known))

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from .dry_run import dry_run_sizes
+
 __all__ = [
     "Profile",
     "PROFILES",
@@ -131,7 +133,7 @@ def get_profile(name: str) -> Profile:
             f"Unknown compute profile {name!r}. Allowed: {', '.join(PROFILES)} "
             "(set MMCL_PROFILE to one of them, or leave it unset for the default)."
         )
-    return PROFILES[key]
+    return dry_run_sizes(PROFILES[key])  # unchanged unless MMCL_DRY_RUN=1 (a testing aid)
 
 
 def active_profile(name: str | None = None) -> Profile:
