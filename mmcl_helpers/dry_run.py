@@ -28,7 +28,7 @@ DRY_RUN_ENV = "MMCL_DRY_RUN"
 #: A field a size table does not have is ignored; a value already below its cap is kept.
 DRY_RUN_CAPS: dict[str, int] = {
     "steps": 12,
-    "batch_size": 128,
+    "batch_size": 32,
     "probe_train": 600,
     "probe_test": 600,
     "probe_steps": 15,

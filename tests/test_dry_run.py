@@ -80,7 +80,7 @@ def test_a_value_it_does_not_understand_is_an_error(monkeypatch):
 def test_the_setup_cell_says_it_is_a_dry_run(dry, capsys):
     setup = notebook.setup_notebook(seed=0, profile="gpu")
     out = capsys.readouterr().out
-    assert "DRY RUN" in out and "testing aid" in out and "steps<=12" in out
+    assert "DRY RUN" in out and "testing aid" in out and "steps<=12" in out and "batch_size<=32" in out
     assert setup.profile.steps == min(PROFILES["gpu"].steps, DRY_RUN_CAPS["steps"])
 
 
