@@ -7,7 +7,7 @@ Two numbers decide the time of a training step of these small models (issue 16):
   computed, so the ``paper`` sizes cost nothing to count);
 - **operations dispatched**: the aten operations one step of the real training loop runs, from
   ``torch.profiler`` on the CPU, measured as the difference between a 2k-step and a k-step run
-  divided by k (so set-up is not counted). On a GPU each such operation launches at least one
+  divided by k (k = 2; so set-up is not counted). On a GPU each such operation launches at least one
   kernel, and for networks this small the fixed cost per launch, not the arithmetic, dominates.
 
 :func:`chapter_costs` multiplies them by the steps and models each chapter trains and turns them
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -99,12 +101,26 @@ def count_host_reads() -> Iterator[dict[str, int]]:
             setattr(torch.Tensor, name, fn)
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (the profiler's C++ start/stop lines would land in the page)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _ops_and_reads(run: Callable[[int], None], k: int) -> tuple[float, float]:
     """Per-step aten operations and host reads of ``run(steps)``: (run(2k) - run(k)) / k."""
     from torch.profiler import ProfilerActivity, profile
 
     def measure(steps: int) -> tuple[int, int]:
-        with count_host_reads() as reads, profile(activities=[ProfilerActivity.CPU]) as prof:
+        with _quiet_stderr(), count_host_reads() as reads, profile(activities=[ProfilerActivity.CPU]) as prof:
             run(steps)
         ops = sum(1 for e in prof.events() if e.name.startswith("aten::") and not any(
             c.name.startswith("aten::") for c in e.cpu_children))
@@ -156,7 +172,7 @@ def numerical_step_cost(profile: Profile, n_members: int, x_dim: int = 15, t_dim
     def run(steps: int) -> None:
         train_mmcl(sim, small.with_overrides(steps=steps), seed=0, device="cpu", progress=False)
 
-    ops, reads = _ops_and_reads(run, 3)
+    ops, reads = _ops_and_reads(run, 2)
     return StepCost(flops * groups, ops * groups, reads * groups)
 
 
@@ -184,7 +200,7 @@ def image_text_step_cost(settings, out_dim: int = 7, ops_batch: int = 8) -> Step
         train_pair_encoders(images, caps.text, out_dim, small.with_overrides(steps=steps), seed=0,
                             device="cpu", progress=False)
 
-    ops, reads = _ops_and_reads(run, 3)
+    ops, reads = _ops_and_reads(run, 2)
     return StepCost(flops, ops, reads)
 
 
