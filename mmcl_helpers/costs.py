@@ -81,7 +81,9 @@ def count_host_reads() -> Iterator[dict[str, int]]:
 
     ``.cpu()``, ``.item()``, ``.tolist()``, ``.numpy()``, ``bool()``, ``float()`` and ``int()`` of a
     tensor are counted while the block runs, on any device (on a CPU they are cheap, on a GPU
-    each one waits for every queued kernel). A ``.numpy()`` right after ``.cpu()`` counts twice.
+    each one waits for every queued kernel). A ``.numpy()`` right after ``.cpu()`` counts twice,
+    and reads of tensors that stay on the host even in a GPU run (Adam's step counters, for
+    example) are counted too, so on a CPU run this is an upper bound on the GPU's syncs.
     """
     counts = {name: 0 for name in _READS}
     originals = {name: getattr(torch.Tensor, name) for name in _READS}
