@@ -75,11 +75,13 @@ def main() -> None:
 
     n = get_profile(args.profile).probe_test
     variants = (["chunked", "chapter"] if args.skip_full else ["full", "chunked", "chapter"])
-    rows = [run(v, n) for v in variants]
     print(f"N = {n} samples (profile {args.profile!r}); peak resident memory of each child process:")
-    for r in rows:
+    rows = []
+    for v in variants:  # one line as each finishes
+        r = run(v, n)
+        rows.append(r)
         print(f"  {r['variant']:8s} peak {r['peak_rss_mb']:6d} MB (after sampling: {r['rss_before_mb']} MB), "
-              f"uniformity {r['uniformity']:.9f}, {r['seconds']} s")
+              f"uniformity {r['uniformity']:.9f}, {r['seconds']} s", flush=True)
     vals = {r["variant"]: r["uniformity"] for r in rows}
     if "full" in vals:
         print(f"  |full - chunked| = {abs(vals['full'] - vals['chunked']):.2e}")
