@@ -7,23 +7,35 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # Exact pin only where we install: this wheel lies on these machines' disk (CPU build).
 TORCH  := torch==2.13.0
+# Where pip looks for torch: empty = PyPI (whose Linux wheel is a CUDA 13 build; the CPU wheel on
+# these machines). The GPU workflow passes the CUDA build matching its runner's driver, e.g.
+# make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126
+TORCH_INDEX ?=
+# Per-cell time limit of `make book`, in seconds; empty = _config.yml's execute.timeout. Set, it
+# builds from a copy of _config.yml with only that value changed (.book-config.yml).
+BOOK_TIMEOUT ?=
 BOOK_PROFILE ?= $(or $(MMCL_PROFILE),cpu)
 # Progress bars help a reader at a keyboard, not a rendered page or a test log.
 export MMCL_PROGRESS ?= 0
 
-.PHONY: book test setup lint unit notebooks book-smoke bench clean
+.PHONY: book test setup lint unit notebooks book-smoke gpu-dry bench clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e '.[book,test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 book: $(STAMP)
+ifneq ($(BOOK_TIMEOUT),)
+	$(BIN)/python -c "import sys, yaml; c = yaml.safe_load(open('_config.yml')); c['execute']['timeout'] = int(sys.argv[1]); yaml.safe_dump(c, open('.book-config.yml', 'w'), sort_keys=False, allow_unicode=True)" $(BOOK_TIMEOUT)
+	MMCL_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build --all -W -n --keep-going --config .book-config.yml .
+else
 	MMCL_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build --all -W -n --keep-going .
+endif
 	@echo "Book built at profile $(BOOK_PROFILE): $(CURDIR)/_build/html/index.html"
 
 test: lint unit notebooks book-smoke
@@ -42,9 +54,22 @@ book-smoke: $(STAMP)
 	MMCL_PROFILE=smoke $(BIN)/jupyter-book build --all -W -n --keep-going --path-output .smoke .
 	@echo "Smoke book: $(CURDIR)/.smoke/_build/html/index.html"
 
+# A testing aid, not a build: every notebook with the gpu profile's structure (every column,
+# 3 seeds, dependent stride 1) but its steps and sample counts capped (MMCL_DRY_RUN=1, see
+# mmcl_helpers/dry_run.py), on whatever device is there, in minutes. Chapter 5's MPI3D branch
+# runs on a small synthetic file with the real layout, written first. Fresh cache every time.
+# One thread per kernel: at these capped sizes the per-op overhead dominates, and on a shared
+# or oversubscribed machine two spinning OpenMP threads make a tiny op 1000x slower.
+DRY_DIR := $(CURDIR)/.dry
+gpu-dry: $(STAMP)
+	rm -rf $(DRY_DIR) && mkdir -p $(DRY_DIR)
+	$(BIN)/python -m mmcl_helpers.datasets.mpi3d_synthetic $(DRY_DIR)/mpi3d.npz
+	OMP_NUM_THREADS=1 MMCL_PROFILE=gpu MMCL_DRY_RUN=1 MMCL_MPI3D_PATH=$(DRY_DIR)/mpi3d.npz MMCL_CACHE_DIR=$(DRY_DIR)/cache \
+	  $(BIN)/pytest --nbmake --nbmake-timeout=600 --durations=0 book/
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble_training.py
 	$(BIN)/python benchmarks/bench_info_nce.py
 
 clean:
-	rm -rf _build .smoke .pytest_cache
+	rm -rf _build .smoke .dry .pytest_cache .book-config.yml

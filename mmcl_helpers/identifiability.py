@@ -19,7 +19,8 @@ step of the proof on samples (chapter 4 of the book uses it):
 - :func:`contamination_sweep`: Eq. (2) as a growing fraction of each excluded variable is mixed in;
 - :func:`fold`, :func:`kernel_entropy` and :func:`fit_decoder`: a non-injective map (Step 5), the
   entropy hidden in the uniformity term of Eq. (1), and a decoder used to read a trained encoder
-  on the oracle's coordinates.
+  on the oracle's coordinates; :func:`chunked_info_nce_terms` computes InfoNCE's two terms on
+  tens of thousands of samples without ever holding the (N, N) similarity matrix.
 
 Arrays are NumPy float64 of shape (N, n) unless stated otherwise; torch tensors are accepted as
 inputs wherever samples are expected.
@@ -42,7 +43,7 @@ from scipy.stats import norm
 from . import validation as val
 from .biases import CaptionBias
 from .latents import gaussian_conditional  # also re-exported here, kept for compatibility
-from .losses import info_nce_terms
+from .losses import info_nce_terms, similarity_matrix
 from .probes import fit_mlp
 from .simulation import MultimodalSimulation, PairBatch
 
@@ -59,6 +60,7 @@ __all__ = [
     "mixed_code_alignment",
     "fold",
     "kernel_entropy",
+    "chunked_info_nce_terms",
     "fit_decoder",
     "contamination_sweep",
 ]
@@ -240,12 +242,53 @@ def kernel_entropy(
     Returns:
         the entropy estimate, a float.
     """
-    # Single precision halves the (B, B) similarity matrix; its rounding error is negligible here.
-    a = torch.as_tensor(_as_array(z_x), dtype=torch.float32)
-    b = torch.as_tensor(_as_array(z_t), dtype=torch.float32)
-    _, uniformity = info_nce_terms(a, b, "euclidean", tau)
+    a, b = _as_array(z_x), _as_array(z_t)
+    _, uniformity = chunked_info_nce_terms(a, b, "euclidean", tau)
     batch, dim = a.shape
     return float(-(uniformity - math.log(batch) - 0.5 * dim * math.log(math.pi * tau)))
+
+
+def chunked_info_nce_terms(
+    z_x: np.ndarray | torch.Tensor,
+    z_t: np.ndarray | torch.Tensor,
+    similarity: str = "euclidean",
+    tau: float = 0.1,
+    chunk: int = 1024,
+) -> tuple[float, float]:
+    """:func:`~mmcl_helpers.losses.info_nce_terms` of one batch, in float64, ``chunk`` rows at a time.
+
+    The (N, N) similarity matrix of N = 20,000 samples takes 3.2 GB in float64 and its
+    log-sum-exp as much again; here only (N, chunk) blocks exist (164 MB at the default), so the
+    peak memory no longer grows with N squared. The value is the same up to rounding.
+
+    Args:
+        z_x, z_t: matched codes, shape (N, n) (NumPy or torch; computed in float64 on the CPU).
+        similarity, tau: as in :func:`~mmcl_helpers.losses.info_nce_terms`.
+        chunk: rows (and then columns) of the similarity matrix formed at a time.
+
+    Returns:
+        ``(alignment, uniformity)`` as floats.
+    """
+    if int(chunk) < 1:
+        raise ValueError(f"chunk must be a positive number of rows, got {chunk!r}.")
+    a = torch.as_tensor(_as_array(z_x))
+    b = torch.as_tensor(_as_array(z_t))
+    if a.shape != b.shape:
+        raise ValueError(f"z_x and z_t must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
+    info_nce_terms(a[:1], b[:1], similarity, tau)  # checks similarity and tau
+    if similarity == "cosine":
+        a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+        alignment = float(-(a * b).sum(-1).mean() / tau)
+    else:
+        alignment = float((a - b).pow(2).sum(-1).mean() / tau)
+    n = len(a)
+    row = torch.empty(n, dtype=torch.float64)
+    col = torch.empty(n, dtype=torch.float64)
+    for lo in range(0, n, int(chunk)):
+        hi = min(n, lo + int(chunk))
+        row[lo:hi] = torch.logsumexp(similarity_matrix(a[lo:hi], b, similarity) / tau, dim=-1)
+        col[lo:hi] = torch.logsumexp(similarity_matrix(a, b[lo:hi], similarity) / tau, dim=0)
+    return alignment, float(0.5 * (row.mean() + col.mean()))
 
 
 def fit_decoder(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 
@@ -9,16 +10,42 @@ import numpy as np
 import torch
 
 from . import validation as val
+from .dry_run import dry_run_notice
 from .profiles import Profile, active_profile, default_device
 
-__all__ = ["ChapterSetup", "setup_notebook", "seed_everything"]
+__all__ = ["ChapterSetup", "setup_notebook", "seed_everything", "cuda_determinism"]
+
+#: cuBLAS's documented setting for reproducible results (CUDA >= 10.2): a fixed workspace.
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def cuda_determinism() -> bool:
+    """Ask CUDA for reproducible kernels; returns whether a GPU is visible (nothing is done otherwise).
+
+    Sets ``CUBLAS_WORKSPACE_CONFIG`` (unless already set; it must precede the first cuBLAS call),
+    turns cuDNN's autotuner off and its deterministic algorithms on, and calls
+    ``torch.use_deterministic_algorithms(True, warn_only=True)``: an operation with no
+    deterministic CUDA kernel warns instead of failing, and that operation stays nondeterministic.
+    """
+    if not torch.cuda.is_available():
+        return False
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return True
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators (helpers also take explicit seeds)."""
+    """Seed Python's, NumPy's and torch's global generators (helpers also take explicit seeds).
+
+    On a GPU it also applies :func:`cuda_determinism`, so the same seed gives the same numbers on
+    the same GPU model, driver and torch build (not across them).
+    """
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # every device's generator, CUDA's included
+    cuda_determinism()
 
 
 @dataclass(frozen=True)
@@ -49,4 +76,7 @@ def setup_notebook(seed: int = 0, profile: str | None = None, quiet: bool = Fals
         threads = torch.get_num_threads()
         print(f"device: {device} ({threads} CPU threads)   seed: {seed}")
         print(prof)
+        notice = dry_run_notice()
+        if notice:
+            print(notice)
     return ChapterSetup(prof, device, seed)

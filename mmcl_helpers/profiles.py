@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from . import validation as v
+from .dry_run import dry_run_sizes
 
 __all__ = [
     "Profile",
@@ -162,7 +163,7 @@ def get_profile(name: str) -> Profile:
             f"Unknown compute profile {name!r}. Allowed: {', '.join(PROFILES)} "
             "(set MMCL_PROFILE to one of them, or leave it unset for the default)."
         )
-    return PROFILES[key]
+    return dry_run_sizes(PROFILES[key])  # unchanged unless MMCL_DRY_RUN=1 (a testing aid)
 
 
 def active_profile(name: str | None = None) -> Profile:
@@ -289,7 +290,7 @@ IMAGE_TEXT_PROFILES: dict[str, ImageTextProfile] = {
 
 def image_text_profile(name: str | None = None) -> ImageTextProfile:
     """The image-text sizes of a profile: ``name``, else the active profile (``MMCL_PROFILE``)."""
-    return IMAGE_TEXT_PROFILES[active_profile(name).name]
+    return dry_run_sizes(IMAGE_TEXT_PROFILES[active_profile(name).name])  # unchanged unless MMCL_DRY_RUN=1
 
 
 #: Kept for compatibility: the former name of :func:`image_text_profile`.

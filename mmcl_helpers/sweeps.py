@@ -35,6 +35,7 @@ from .datasets.scenes import (
     scene_encoding_size,
 )
 from .datasets.splits import Split
+from .dry_run import mpi3d_sizes
 from .pair_training import PairEncoders, encode_pairs, train_pair_encoders
 from .probes import FactorSpec, probe_representations
 from .profiles import ImageTextProfile, default_device, image_text_profile
@@ -284,7 +285,7 @@ def run_mpi3d_sweeps(
                    seed=(seed, v.NONNEG_INT), progress=(progress, [v.BOOLEAN, None]))
     device = v.check_device(device, "run_mpi3d_sweeps")
     profile = profile or image_text_profile()
-    sizes = tuple(sizes) if sizes is not None else mpi3d.MPI3D_SIZES
+    sizes = tuple(sizes) if sizes is not None else mpi3d_sizes()  # the synthetic file's in a dry run
     known = {"selection": mpi3d.mpi3d_selection_settings(),
              "perturbation": mpi3d.mpi3d_perturbation_settings()}
     unknown = sorted(set(sweeps) - set(known))

@@ -1,0 +1,89 @@
+"""Cost estimates: FLOPs and operations per training step, host reads, chapter workloads, plans."""
+
+import pytest
+import torch
+
+from mmcl_helpers.biases import CaptionBias
+from mmcl_helpers.costs import (
+    DEVICES,
+    PROFILE_DEVICE,
+    Device,
+    StepCost,
+    TrainingPlan,
+    chapter_workload,
+    count_host_reads,
+    numerical_plan,
+    numerical_step_cost,
+)
+from mmcl_helpers.experiments import run_numerical
+from mmcl_helpers.image_text import IMAGE_TEXT_PROFILES
+from mmcl_helpers.profiles import PROFILES, get_profile
+
+TINY = get_profile("smoke").with_overrides(hidden=8, depth=1, batch_size=16, steps=4, probe_train=50,
+                                           probe_test=50, probe_steps=2)
+
+
+def test_host_reads_are_counted_and_the_methods_restored():
+    original = torch.Tensor.item
+    x = torch.ones(3)
+    with count_host_reads() as reads:
+        x.sum().item()
+        bool(x.all())
+        float(x[0])
+        x.cpu().numpy()
+        x + 1  # not a read
+    assert reads["item"] == 1 and reads["__bool__"] == 1 and reads["__float__"] == 1
+    assert reads["cpu"] == 1 and reads["numpy"] == 1
+    assert torch.Tensor.item is original
+
+
+def test_flops_follow_the_layer_sizes_and_ops_do_not_depend_on_the_batch():
+    small = numerical_step_cost(TINY, 1, x_dim=4, t_dim=4, out_dim=2, ops_batch=8)
+    big = numerical_step_cost(TINY.with_overrides(batch_size=32), 1, x_dim=4, t_dim=4, out_dim=2,
+                              ops_batch=16)
+    # Forward matmuls of both encoders, 4 -> 8 -> 2 each, plus the (B, B) logits; backward doubles
+    # the encoder part (grads of inputs and weights) except the first layer's input gradient.
+    b = 16
+    enc = 2 * b * (4 * 8 + 8 * 2)
+    assert small.flops >= 2 * enc and small.flops <= 3 * 2 * enc + 3 * 2 * b * b * 2
+    assert big.flops > 1.9 * small.flops
+    assert big.ops == small.ops > 20
+
+
+def test_paper_encoder_costs_one_group_per_setting():
+    paper = get_profile("paper").with_overrides(batch_size=8)
+    one = numerical_step_cost(paper, 1, ops_batch=4)
+    three = numerical_step_cost(paper, 3, ops_batch=4)
+    assert three.flops == pytest.approx(3 * one.flops) and three.ops == pytest.approx(3 * one.ops)
+
+
+def test_device_pricing():
+    dev = Device("x", flops_per_s=1e9, seconds_per_op=1e-5)
+    assert dev.seconds(StepCost(2e9, 1000, 0), 10) == pytest.approx(10 * (2.0 + 0.01))
+    assert set(PROFILE_DEVICE) == set(PROFILES) and set(PROFILE_DEVICE.values()) <= set(DEVICES)
+
+
+@pytest.mark.parametrize("name, dependent", [("smoke", 4), ("cpu", 4), ("gpu", 10), ("paper", 10)])
+def test_workload_follows_the_chapters(name, dependent):
+    prof, it = PROFILES[name], IMAGE_TEXT_PROFILES[name]
+    work = chapter_workload(prof, it)
+    assert work["1 latent model"] == []
+    assert work["2 selection bias"] == [("numerical", 11, prof.seeds, prof.steps),
+                                        ("numerical", dependent, prof.seeds, prof.steps)]
+    assert work["3 perturbation bias"][1] == ("numerical", dependent + 1, prof.seeds, prof.steps)
+    assert work["5 image-text (scenes)"] == [("image-text", 1, 13 * it.seeds, it.steps)]
+    assert work["6 practice"] == [("image-text", 1, 3 * max(3, it.seeds) + 6, it.steps)]
+
+
+def test_plan_says_train_then_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("MMCL_CACHE", raising=False)
+    settings = [CaptionBias({1}, n_semantic=3)]
+    kwargs = dict(profile=TINY, seeds=[0], device="cpu")
+    before = numerical_plan("the sweep", settings, n_image=2, n_text=2, **kwargs)
+    assert isinstance(before, TrainingPlan) and before.cached == (False,) and before.minutes > 0
+    assert "trains them itself" in str(before) and "1 models x 4 steps" in str(before)
+    run_numerical(settings, n_image=2, n_text=2, progress=False, **kwargs)
+    after = numerical_plan("the sweep", settings, n_image=2, n_text=2, **kwargs)
+    assert after.cached == (True,) and after.minutes == 0.0
+    assert "loaded, not trained" in str(after)
