@@ -2,6 +2,7 @@
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -53,15 +54,37 @@ def test_every_notebook_is_in_the_toc_and_clean():
                 assert not cell["outputs"] and cell["execution_count"] is None, nb_path.name
 
 
+def _package_version():
+    """``__version__`` as written in mmcl_helpers/__init__.py (read, not imported: the one place)."""
+    text = (ROOT / "mmcl_helpers" / "__init__.py").read_text()
+    found = re.findall(r'^__version__ = "([^"]+)"$', text, flags=re.M)
+    assert len(found) == 1, "mmcl_helpers/__init__.py must set __version__ exactly once"
+    return found[0]
+
+
+def test_the_version_number_lives_in_one_place():
+    version = _package_version()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"], "pyproject.toml must not repeat the version"
+    assert "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "mmcl_helpers.__version__"}
+
+
 def test_every_notebook_starts_with_the_colab_safe_setup_cell():
     url = _yaml("_config.yml")["repository"]["url"]
+    install = f'%pip install -q "mmcl_helpers @ git+{url}@v{_package_version()}"'
     for nb_path in _notebooks():
         nb = json.loads(nb_path.read_text())
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
         src = "".join(first["source"])
-        assert "import mmcl_helpers" in src and "%pip install" in src, nb_path.name
-        assert f"git+{url}@" in src, f"{nb_path.name} installs from another repository"
-        assert "setup_notebook(" in src, nb_path.name
+        assert "import mmcl_helpers" in src, nb_path.name
+        # The book's own version, never a moving branch: a Colab reader gets the code the book shows.
+        assert install in src, f"{nb_path.name}: the set-up cell must run {install!r}"
+        assert src.count("%pip install") == 1, nb_path.name
+        # The profile is one editable line; None leaves the choice to $MMCL_PROFILE (the tests use it).
+        assert re.search(r"^PROFILE = None\b", src, flags=re.M), nb_path.name
+        assert "setup_notebook(seed=0, profile=PROFILE)" in src, nb_path.name
         assert "hide-output" in first["metadata"].get("tags", []), nb_path.name
 
 
