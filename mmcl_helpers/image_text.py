@@ -166,7 +166,7 @@ def image_text_table() -> pd.DataFrame:
     return pd.DataFrame({n: asdict(s) for n, s in IMAGE_TEXT_PROFILES.items()}).drop(index="name")
 
 
-#: The paper's encoding sizes for the scenes, by the number of unbiased semantics (App. E): settings
+#: The paper's encoding sizes for the scenes, by the number of unbiased semantics (App. E); settings
 #: with 1..7 unbiased factors get 3, 3, 4, 5, 5, 6, 7 dimensions.
 SCENE_ENCODING_SIZES: dict[int, int] = {1: 3, 2: 3, 3: 4, 4: 5, 5: 5, 6: 6, 7: 7}
 
