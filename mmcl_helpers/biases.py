@@ -217,7 +217,7 @@ class CaptionBias:
 
     @property
     def unbiased(self) -> list[int]:
-        """Sorted indices that are selected and never perturbed: what MMCL should recover."""
+        """Sorted indices that are selected and never perturbed, i.e. what MMCL should recover."""
         return sorted(self.selected - self.perturbed)
 
     @property

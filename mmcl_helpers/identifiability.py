@@ -356,7 +356,7 @@ class OracleEncoders:
 
     @property
     def n(self) -> int:
-        """Encoding size: the number of unbiased semantics."""
+        """Encoding size, the number of unbiased semantics."""
         return len(self.unbiased)
 
     def image_latents(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ class PairBatch:
     Attributes:
         latents: the shared latents (s, m_x, m_t), each (N, ·).
         x: images, shape (N, n_semantic + n_image), shared by all settings.
-        t: captions, shape (E, N, max_k |selected_k| + n_text), zero-padded per setting.
+        t: captions, shape ``(E, N, max_k len(selected_k) + n_text)``, zero-padded per setting.
         s_tilde: semantics as each caption reports them, shape (E, N, n_semantic).
     """
 

@@ -53,15 +53,38 @@ def test_every_notebook_is_in_the_toc_and_clean():
                 assert not cell["outputs"] and cell["execution_count"] is None, nb_path.name
 
 
+def _package_version():
+    """``__version__`` as written in mmcl_helpers/__init__.py (read, not imported: the one place)."""
+    text = (ROOT / "mmcl_helpers" / "__init__.py").read_text()
+    found = re.findall(r'^__version__ = "([^"]+)"$', text, flags=re.M)
+    assert len(found) == 1, "mmcl_helpers/__init__.py must set __version__ exactly once"
+    return found[0]
+
+
+def test_the_version_number_lives_in_one_place():
+    version = _package_version()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    pyproject = (ROOT / "pyproject.toml").read_text()  # (tomllib needs Python 3.11; we support 3.10)
+    project = pyproject.split("\n[project]\n", 1)[1].split("\n[", 1)[0]
+    assert not re.search(r"^version\s*=", project, flags=re.M), "pyproject.toml must not repeat the version"
+    assert re.search(r'^dynamic = \["version"\]$', pyproject, flags=re.M)
+    assert re.search(r'^version = \{ attr = "mmcl_helpers.__version__" \}$', pyproject, flags=re.M)
+
+
 def test_every_notebook_starts_with_the_colab_safe_setup_cell():
     url = _yaml("_config.yml")["repository"]["url"]
+    install = f'%pip install -q "mmcl_helpers @ git+{url}@v{_package_version()}"'
     for nb_path in _notebooks():
         nb = json.loads(nb_path.read_text())
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
         src = "".join(first["source"])
-        assert "import mmcl_helpers" in src and "%pip install" in src, nb_path.name
-        assert f"git+{url}@" in src, f"{nb_path.name} installs from another repository"
-        assert "setup_notebook(" in src, nb_path.name
+        assert "import mmcl_helpers" in src, nb_path.name
+        # The book's own version, never a moving branch: a Colab reader gets the code the book shows.
+        assert install in src, f"{nb_path.name}: the set-up cell must run {install!r}"
+        assert src.count("%pip install") == 1, nb_path.name
+        # The profile is one editable line; None leaves the choice to $MMCL_PROFILE (the tests use it).
+        assert re.search(r"^PROFILE = None\b", src, flags=re.M), nb_path.name
+        assert "setup_notebook(seed=0, profile=PROFILE)" in src, nb_path.name
         assert "hide-output" in first["metadata"].get("tags", []), nb_path.name
 
 
@@ -102,3 +125,44 @@ def _all_jobs():
     for wf in (ROOT / ".github" / "workflows").glob("*.yml"):
         jobs.update(yaml.safe_load(wf.read_text())["jobs"])
     return jobs
+
+
+def _chapters():
+    return [p for p in _notebooks() if re.match(r"\d\d_", p.name)]
+
+
+def test_every_chapter_has_objectives_exercises_with_solutions_and_takeaways():
+    for nb_path in _chapters():
+        cells = json.loads(nb_path.read_text())["cells"]
+        text = ["".join(c["source"]) for c in cells]
+        assert cells[1]["id"] == "objectives", f"{nb_path.name}: objectives right after the title"
+        assert "Learning objectives" in text[1] and "Prerequisites" in text[1], nb_path.name
+        assert cells[-1]["id"] == "takeaways" and text[-1].startswith("## Key takeaways"), nb_path.name
+        md = "\n".join(t for t, c in zip(text, cells) if c["cell_type"] == "markdown")
+        labels = re.findall(r"```\{exercise\}[^\n]*\n:label: (\S+)", md)
+        assert 2 <= len(labels) <= 4, f"{nb_path.name}: {len(labels)} exercises"
+        for label in labels:
+            gate = re.compile(r"```\{solution-start\} " + re.escape(label) + r"\n")
+            starts = [i for i, t in enumerate(text) if gate.search(t)]
+            assert len(starts) == 1, f"{nb_path.name}: exercise {label} needs one gated solution"
+            assert ":class: dropdown" in text[starts[0]], f"{nb_path.name}: {label}: solution not hidden"
+            end = next(i for i in range(starts[0] + 1, len(text)) if "```{solution-end}" in text[i])
+            # The solution executes in the build: at least one code cell inside the gate.
+            assert any(cells[i]["cell_type"] == "code" for i in range(starts[0] + 1, end)), label
+
+
+def test_chapter_4_states_the_theorem_as_referable_blocks_used_elsewhere():
+    def md_text(name):
+        cells = json.loads((ROOT / "book" / name).read_text())["cells"]
+        return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+    ch4 = md_text("04_identifiability_proof.ipynb")
+    labels = dict(re.findall(r"```\{prf:(\w+)\}[^\n]*\n:label: (\S+)", ch4))
+    kinds = {}
+    for kind, label in re.findall(r"```\{prf:(\w+)\}[^\n]*\n:label: (\S+)", ch4):
+        kinds.setdefault(kind, []).append(label)
+    assert kinds.get("theorem") == ["thm-identifiability"], labels
+    assert len(kinds.get("assumption", [])) == 4 and len(kinds.get("lemma", [])) == 2, kinds
+    assert "{prf:proof}" in ch4 and "Known gap" in ch4
+    for name in ("02_selection_bias.ipynb", "03_perturbation_bias.ipynb"):
+        assert "{prf:ref}`thm-identifiability`" in md_text(name), name

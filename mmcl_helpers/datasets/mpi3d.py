@@ -85,7 +85,7 @@ MPI3D_VALUES: dict[str, tuple[str, ...]] = {
     "cam": ("top", "center", "bottom"),
     "back": ("purple", "sea green", "salmon"),
 }
-#: The paper's split: train, eval, test images (App. D).
+#: Train, eval and test images of the paper's split (App. D).
 MPI3D_SPLIT: tuple[int, int, int] = (44_720, 23_040, 23_040)
 #: Probability that a perturbable factor is replaced by a uniformly random value (App. D).
 MPI3D_P_PERTURB = 0.9

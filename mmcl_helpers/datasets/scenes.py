@@ -71,7 +71,7 @@ SEMANTIC_FACTORS: tuple[str, ...] = ("shape", "x_pos", "y_pos", "s_pos", "color"
 IMAGE_FACTORS: tuple[str, ...] = ("rotation", "scale", "jitter_x", "jitter_y", "texture")
 #: Number of values of each discrete semantic factor; the others are continuous on [0, 1].
 DISCRETE_FACTORS: dict[str, int] = {"shape": 7, "x_pos": 3, "y_pos": 3}
-#: The paper's encoding sizes for the scenes, by the number of unbiased semantics (App. E): settings
+#: The paper's encoding sizes for the scenes, by the number of unbiased semantics (App. E); settings
 #: with 1..7 unbiased factors get 3, 3, 4, 5, 5, 6, 7 dimensions.
 SCENE_ENCODING_SIZES: dict[int, int] = {1: 3, 2: 3, 3: 4, 4: 5, 5: 5, 6: 6, 7: 7}
 SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "heart", "hexagon")
