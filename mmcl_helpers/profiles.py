@@ -65,6 +65,11 @@ class Profile:
         compile: compile the encoders and the loss with ``torch.compile`` (fuses the many small
             element-wise operations that dominate a CPU step; ``benchmarks/`` measures the
             gain). Falls back to plain eager mode, with a warning, where compiling fails.
+        precision: ``"fp32"`` (float32, TF32 off: every profile, the paper's included),
+            ``"tf32"`` (TF32 matrix products on CUDA) or ``"bf16"`` (encoders under bfloat16
+            autocast, loss in float32); :mod:`mmcl_helpers.cost` applies it. At tiny sizes bf16
+            moves no probe score by more than 0.05 (``tests/test_programme.py``), and TF32
+            rounds less than bf16, so either is a fair choice where a GPU is the bottleneck.
     """
 
     name: str
@@ -85,6 +90,7 @@ class Profile:
     seeds: int
     dependent_stride: int
     compile: bool = False
+    precision: str = "fp32"
 
     def with_overrides(self, **changes) -> Profile:
         """A copy with some fields replaced (``None`` values are ignored)."""
