@@ -45,6 +45,7 @@ book-smoke: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble_training.py
 	$(BIN)/python benchmarks/bench_info_nce.py
+	$(BIN)/python benchmarks/bench_paper_ensemble.py
 
 clean:
 	rm -rf _build .smoke .pytest_cache
