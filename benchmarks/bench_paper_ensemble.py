@@ -1,6 +1,7 @@
 """Step time of the paper's encoders: one ensemble per sweep vs one setting at a time vs B x B x d.
 
-Three arms train the selection sweep's settings ({1}, [2], ..., [10]: caption sizes 6..15) with
+Three arms train the selection sweep's settings ({1}, [2], ..., [10]: caption sizes 6..15; or,
+with ``--sweep perturbation``, the perturbation sweep's, every caption of size 15) with
 the paper's 7-layer encoders, Euclidean InfoNCE at tau 1, Adam and per-model clipping, all
 measured in the same run on the same device:
 
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 
 from mmcl_helpers.cost import mlp_macs, step_flops
 from mmcl_helpers.encoders import paper_hidden_widths
-from mmcl_helpers.experiments import selection_sweep
+from mmcl_helpers.experiments import perturbation_sweep, selection_sweep
 from mmcl_helpers.latents import LatentModel
 from mmcl_helpers.losses import info_nce
 from mmcl_helpers.profiles import get_profile
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256, help="pairs per step (paper: 6144)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per arm (after one warm-up)")
     parser.add_argument("--loss-batch", type=int, default=2048, help="batch of the loss-only timing")
+    parser.add_argument("--sweep", default="selection", choices=["selection", "perturbation"],
+                        help="perturbation: every caption of size 15, so the ensemble pads nothing")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's; 1 is steadier on a shared machine)")
     args = parser.parse_args()
@@ -117,7 +120,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     prof = get_profile("paper").with_overrides(batch_size=args.batch)
-    settings = selection_sweep(10)
+    settings = selection_sweep(10) if args.sweep == "selection" else perturbation_sweep(10)
     sim = MultimodalSimulation(LatentModel(seed=0), settings, seed=0).to(device)
     sizes = [len(b.unbiased) for b in settings]
     n = len(settings)
@@ -129,7 +132,7 @@ def main() -> None:
     bbd = _time_steps([Arm(sim, [k], sizes, prof, device, loss="bbd") for k in range(n)], sim,
                       args.batch, args.steps, device)
 
-    print(f"paper encoders, selection sweep ({n} settings, caption sizes {min(sim.t_dims)}.."
+    print(f"paper encoders, {args.sweep} sweep ({n} settings, caption sizes {min(sim.t_dims)}.."
           f"{max(sim.t_dims)}), batch {args.batch}, {args.steps} timed steps per arm, device "
           f"{device}, {torch.get_num_threads()} threads")
     print(f"  ensemble (one batched step)          {ensemble:8.3f} s per sweep step")
