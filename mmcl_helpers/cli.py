@@ -3,6 +3,10 @@
 Trains one setting of the numerical study and prints its R^2 table (rows s1..sN, mx, mt; columns
 encoder x/t times probe linear/mlp). ``--out`` writes the same numbers in long form with the
 columns ``encoder, factor, probe, r2``.
+
+``python -m mmcl_helpers sweep --profile paper --out DIR`` runs the paper's whole numerical
+programme, resumably, on one device, one worker per device (``--devices``) or a Dask cluster
+(``--scheduler``); see :mod:`mmcl_helpers.programme`.
 """
 
 from __future__ import annotations
