@@ -70,6 +70,7 @@ gpu-dry: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble_training.py
 	$(BIN)/python benchmarks/bench_info_nce.py
+	$(BIN)/python benchmarks/bench_paper_ensemble.py
 
 clean:
 	rm -rf _build .smoke .dry .pytest_cache .book-config.yml

@@ -5,6 +5,10 @@ encoder x/t times probe linear/mlp). ``--out`` writes the same numbers in long f
 columns ``encoder, factor, probe, r2``; the file is checked before any work and an existing one is
 kept unless ``--force`` is given. Any bad input ends with one ``error: ...`` line naming the flag,
 the value and what is allowed, and exit code 2.
+
+``python -m mmcl_helpers sweep --profile paper --out DIR`` runs the paper's whole numerical
+programme, resumably, on one device, one worker per device (``--devices``) or a Dask cluster
+(``--scheduler``); see :mod:`mmcl_helpers.programme`.
 """
 
 from __future__ import annotations
@@ -136,7 +140,44 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", default=None, help="write the long-form table to this CSV (checked first)")
     sim.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_sweep_parser(sub)
     return parser
+
+
+def _add_sweep_parser(sub) -> None:
+    sw = sub.add_parser("sweep", help="train and probe a whole programme of sweeps (resumable)")
+    sw.add_argument("--out", required=True, help="output folder (an existing one is resumed)")
+    sw.add_argument("--profile", default=None, help="smoke, cpu, gpu or paper")
+    sw.add_argument("--sweeps", default="selection,perturbation", help="selection,perturbation,ablation")
+    sw.add_argument("--semantics", default="independent,dependent", help="independent,dependent")
+    sw.add_argument("--seeds", default="0,1,2", help="seeds, e.g. 0,1,2 or 0-2")
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786)")
+    sw.add_argument("--devices", default=None, help="one worker per device, e.g. cuda:0,cuda:1")
+    for flag in ("steps", "batch-size", "probe-train", "probe-test", "probe-steps"):
+        sw.add_argument(f"--{flag}", type=int, default=None, help=f"override the profile's {flag}")
+    sw.add_argument("--precision", default=None, help="fp32, tf32 or bf16 (default: the profile's)")
+    sw.add_argument("--n-semantic", type=int, default=10)
+    sw.add_argument("--n-modality", type=int, default=5, help="size of m_x and of m_t")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from . import programme as pg
+
+    profile = active_profile(args.profile).with_overrides(
+        steps=args.steps, batch_size=args.batch_size, probe_train=args.probe_train,
+        probe_test=args.probe_test, probe_steps=args.probe_steps, precision=args.precision)
+    try:
+        jobs = pg.plan(args.sweeps.split(","), args.semantics.split(","), parse_index_list(args.seeds))
+    except ValueError as err:  # an unknown sweep or semantics, named in the message
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    executor = (pg.dask_executor(args.scheduler) if args.scheduler
+                else pg.device_pool(args.devices.split(",")) if args.devices else None)
+    print(f"{profile}", file=sys.stderr)
+    pg.run_programme(args.out, jobs, profile, n_semantic=args.n_semantic,
+                     n_modality=args.n_modality, executor=executor)
+    print(f"combined table: {args.out}/scores.csv; comparisons: {args.out}/comparisons.md")
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -185,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
         args = _build_parser().parse_args(argv)
-        return _simulate(args)
+        return _sweep(args) if args.command == "sweep" else _simulate(args)
     except _UsageError as err:
         message = str(err)
     except (InvalidIndexSetError, UnknownProfileError, val.InvalidParameterError, CacheDirError) as err:

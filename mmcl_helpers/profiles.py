@@ -79,6 +79,12 @@ class Profile:
         compile: compile the encoders and the loss with ``torch.compile`` (fuses the many small
             element-wise operations that dominate a CPU step; ``benchmarks/`` measures the
             gain). Falls back to plain eager mode, with a warning, where compiling fails.
+        precision: ``"fp32"`` (float32, TF32 off: every profile, the paper's included),
+            ``"tf32"`` (TF32 matrix products on CUDA) or ``"bf16"`` (encoders under bfloat16
+            autocast, loss in float32); :mod:`mmcl_helpers.cost` applies it. At tiny sizes,
+            short of convergence, bf16 moved linear-probe R^2 by up to about 0.1
+            (``tests/test_programme.py`` allows 0.12), so the paper profile keeps fp32; TF32
+            rounds less than bf16 and is the faster choice where GPU time is what limits.
     """
 
     name: str
@@ -99,6 +105,7 @@ class Profile:
     seeds: int
     dependent_stride: int
     compile: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         v.check_fields(self, _PROFILE_FIELDS)

@@ -20,7 +20,7 @@ from .biases import CaptionBias
 from .latents import LatentModel, Latents, perturb
 from .mixing import InvertibleMLP
 
-__all__ = ["PairBatch", "MultimodalSimulation"]
+__all__ = ["PairBatch", "MultimodalSimulation", "member_seed"]
 
 
 @dataclass
@@ -43,6 +43,18 @@ class PairBatch:
 def _setting_seed(seed: int, bias: CaptionBias) -> int:
     key = f"{seed}|{sorted(bias.selected)}|{bias.n_semantic}".encode()
     return zlib.crc32(key)
+
+
+def member_seed(seed: int, bias: CaptionBias, purpose: str) -> int:
+    """A seed for one setting's own randomness (``purpose``: e.g. ``"init"``, ``"perturb"``).
+
+    Derived from the run's seed and the whole setting (selected, perturbed, probability), never
+    from the setting's position in a sweep: a setting trained inside an ensemble draws exactly
+    what it draws when trained alone.
+    """
+    key = (f"{purpose}|{seed}|{sorted(bias.selected)}|{sorted(bias.perturbed)}|{bias.p_perturb}|"
+           f"{bias.n_semantic}")
+    return zlib.crc32(key.encode())
 
 
 class MultimodalSimulation:
@@ -91,14 +103,29 @@ class MultimodalSimulation:
         return self
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> PairBatch:
-        """Draw ``n`` pairs per setting on the generator's device."""
+    def sample(
+        self, n: int, generator: torch.Generator,
+        perturb_generators: Sequence[torch.Generator] | None = None,
+    ) -> PairBatch:
+        """Draw ``n`` pairs per setting on the generator's device.
+
+        ``generator`` draws the shared latents. ``perturb_generators`` (one per setting, e.g.
+        seeded by :func:`member_seed`) draw each setting's perturbations from its own stream, so
+        that a setting's captions do not depend on which settings are sampled with it; by default
+        ``generator`` draws them too, setting after setting.
+        """
+        if perturb_generators is not None and len(perturb_generators) != len(self.biases):
+            raise ValueError(
+                f"perturb_generators must hold one generator per setting ({len(self.biases)}), "
+                f"got {len(perturb_generators)}."
+            )
         lat = self.model.sample(n, generator)
         x = self.g_x(torch.cat([lat.s, lat.m_x], dim=1))
         t = torch.zeros(len(self.biases), n, max(self.t_dims), device=x.device)
         s_tilde = torch.empty(len(self.biases), n, self.model.n_semantic, device=x.device)
         for k, (bias, g_t) in enumerate(zip(self.biases, self.g_t)):
-            s_tilde[k], _ = perturb(lat.s, bias, self.model, generator)
+            g = generator if perturb_generators is None else perturb_generators[k]
+            s_tilde[k], _ = perturb(lat.s, bias, self.model, g)
             sel = [i - 1 for i in sorted(bias.selected)]
             t[k, :, : self.t_dims[k]] = g_t(torch.cat([s_tilde[k][:, sel], lat.m_t], dim=1))
         return PairBatch(latents=lat, x=x, t=t, s_tilde=s_tilde)

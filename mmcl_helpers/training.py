@@ -2,9 +2,11 @@
 
 :func:`train_mmcl` trains one image encoder and one text encoder per bias setting of a
 :class:`~mmcl_helpers.simulation.MultimodalSimulation`. All settings train together as one
-ensemble (one loss per setting, summed, so their gradients never mix; clipping is per setting),
-except under the ``paper`` encoder, whose widths depend on each input size and which therefore
-trains one setting at a time.
+ensemble (one loss per setting, summed, so their gradients never mix; clipping is per setting).
+Under the ``paper`` encoder, whose widths depend on each input size, the ensemble pads every
+layer to the widest member and masks the rest, and each setting initialises and perturbs from its
+own generator (:func:`~mmcl_helpers.simulation.member_seed`): a setting trained in the ensemble
+gets the numbers it gets trained alone, up to float rounding.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from tqdm.auto import tqdm
 
 from . import validation as v
 from .biases import CaptionBias
+from .cost import precision_context
 from .encoders import EnsembleMLP, paper_hidden_widths
 from .losses import info_nce
-from .profiles import Profile
-from .simulation import MultimodalSimulation
+from .profiles import Profile, default_device
+from .simulation import MultimodalSimulation, member_seed
 
 __all__ = [
     "NonFiniteLossError",
@@ -110,21 +113,27 @@ def lr_lambda(step: int, total: int, warmup: float) -> float:
 
 
 def build_encoders(
-    x_dim: int, t_dims: list[int], out_dims: list[int], profile: Profile
+    x_dim: int, t_dims: list[int], out_dims: list[int], profile: Profile,
+    init_seeds: list[int] | None = None,
 ) -> tuple[EnsembleMLP, EnsembleMLP]:
-    """Image and text encoders for a group of settings, sized by ``profile``."""
+    """Image and text encoders for a group of settings, sized by ``profile``.
+
+    ``init_seeds`` (one per setting) gives each member its own generator: f_x's weights are drawn
+    from it first, then f_t's, so a member starts exactly as it would built alone.
+    """
     n = len(t_dims)
+    gens = None if init_seeds is None else [torch.Generator().manual_seed(int(s)) for s in init_seeds]
     if profile.encoder == "paper":
-        if n != 1:
-            raise ValueError("the paper encoder's widths depend on the input size: one setting.")
-        hid_x, hid_t, bn, slope = paper_hidden_widths(x_dim), paper_hidden_widths(t_dims[0]), False, 0.01
+        # Widths are multiples of each member's input size: one list of widths per member.
+        hid_x, hid_t = [paper_hidden_widths(x_dim)] * n, [paper_hidden_widths(d) for d in t_dims]
+        bn, slope = False, 0.01
     elif profile.encoder == "compact":
         hid_x = hid_t = [profile.hidden] * profile.depth
         bn, slope = True, 0.01
     else:
         raise ValueError(f"unknown encoder kind {profile.encoder!r}; use 'compact' or 'paper'.")
-    f_x = EnsembleMLP([x_dim] * n, out_dims, hid_x, slope, bn)
-    f_t = EnsembleMLP(t_dims, out_dims, hid_t, slope, bn)
+    f_x = EnsembleMLP([x_dim] * n, out_dims, hid_x, slope, bn, gens)
+    f_t = EnsembleMLP(t_dims, out_dims, hid_t, slope, bn, gens)
     return f_x, f_t
 
 
@@ -316,9 +325,22 @@ def train_mmcl(
     v.check_params("train_mmcl", sim=(sim, v.InstanceOf(MultimodalSimulation)),
                    profile=(profile, v.InstanceOf(Profile)), seed=(seed, v.NONNEG_INT),
                    encoding_sizes=(encoding_sizes, [v.SequenceOf(v.POSITIVE_INT), None]),
-                   progress=(progress, [v.BOOLEAN, None]))
+                   progress=(progress, [v.BOOLEAN, None]), check_every=(check_every, v.POSITIVE_INT))
     device = v.check_device(device, "train_mmcl")
-    seed = int(seed)
+    with precision_context(profile.precision, device or default_device()):
+        return _train_mmcl(sim, profile, int(seed), encoding_sizes, device, progress, check_every)
+
+
+def _train_mmcl(
+    sim: MultimodalSimulation,
+    profile: Profile,
+    seed: int,
+    encoding_sizes: list[int] | None,
+    device: str | None,
+    progress: bool | None,
+    check_every: int,
+) -> TrainResult:
+    device = device or default_device()
     if progress is None:
         progress = show_progress()
     biases = sim.biases
@@ -330,15 +352,16 @@ def train_mmcl(
             f"encoding_sizes must hold one positive size per setting ({len(biases)}), "
             f"got {encoding_sizes!r}."
         )
-    groups = [[k] for k in range(len(biases))] if profile.encoder == "paper" else [
-        list(range(len(biases)))
-    ]
+    groups = [list(range(len(biases)))]
+    # The paper encoder: every setting initialises and perturbs from its own generator.
+    own = profile.encoder == "paper"
     torch.manual_seed(seed)
     sim.to(device)
     f_x, f_t, members = [], [], [None] * len(biases)
     for gi, group in enumerate(groups):
         fx, ft = build_encoders(
-            sim.x_dim, [sim.t_dims[k] for k in group], [encoding_sizes[k] for k in group], profile
+            sim.x_dim, [sim.t_dims[k] for k in group], [encoding_sizes[k] for k in group], profile,
+            [member_seed(seed, biases[k], "init") for k in group] if own else None,
         )
         f_x.append(fx.to(device))
         f_t.append(ft.to(device))
@@ -346,6 +369,8 @@ def train_mmcl(
             members[k] = (gi, m)
     history = np.zeros((profile.steps, len(biases)), dtype=np.float32)
     gen = torch.Generator(device=device).manual_seed(seed)
+    pgens = [torch.Generator(device=device).manual_seed(member_seed(seed, b, "perturb"))
+             for b in biases] if own else None
     start = time.perf_counter()
     hint = (f"try a lower learning rate (now {profile.lr}), a higher temperature (now "
             f"{profile.tau}) or a smaller gradient clip (now {profile.grad_clip})")
@@ -355,12 +380,15 @@ def train_mmcl(
         t_width = ft.in_mask.shape[-1]
 
         def pair_losses(x: torch.Tensor, t: torch.Tensor, fx=fx, ft=ft) -> torch.Tensor:
-            return info_nce(fx(x), ft(t), profile.similarity, profile.tau)
+            # bfloat16 autocast for the encoders only (profile.precision "bf16"); loss in float32.
+            with torch.autocast(x.device.type, torch.bfloat16, enabled=profile.precision == "bf16"):
+                z_x, z_t = fx(x), ft(t)
+            return info_nce(z_x.float(), z_t.float(), profile.similarity, profile.tau)
 
         loss_fn = compiled_or_eager(pair_losses) if profile.compile else pair_losses
 
         def step_losses(step: int, group=group, loss_fn=loss_fn, t_width=t_width) -> torch.Tensor:
-            batch = sim.sample(profile.batch_size, gen)
+            batch = sim.sample(profile.batch_size, gen, pgens)
             return loss_fn(batch.x, batch.t[group][:, :, :t_width])
 
         history[:, group] = adam_loop(
