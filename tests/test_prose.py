@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _FENCE = re.compile(r"^(```+|~~~+)(.*?)$.*?^\1\s*$", re.M | re.S)
@@ -190,3 +192,14 @@ def test_no_hand_typed_results_in_the_book():
     found = find_hand_typed(ROOT)
     lines = [f"{f.where}: {f.number!r} in: {f.sentence[:160]}" for f in found]
     assert not found, "hand-typed numbers (glue them, or attribute them to the paper):\n" + "\n".join(lines)
+
+
+def test_notebook_glue_stores_plain_python_values():
+    import numpy as np
+
+    from mmcl_helpers.notebook import GLUED, glue
+
+    assert glue("prose_test_value", np.float64(0.25)) == 0.25
+    assert type(GLUED["prose_test_value"]) is float  # "{glue:text}`k:.2f`" needs a plain float
+    with pytest.raises(TypeError, match="non-empty"):
+        glue("", 1)
