@@ -1,7 +1,13 @@
 import pandas as pd
 import pytest
 
-from mmcl_helpers.paper import TABLE5_LINEAR_ZX, compare_to_fig10, comparison_table, figure_values
+from mmcl_helpers.paper import (
+    TABLE4_LINEAR_ZX,
+    TABLE5_LINEAR_ZX,
+    compare_to_fig10,
+    comparison_table,
+    figure_values,
+)
 
 
 def test_figure_values_shapes():
@@ -18,6 +24,13 @@ def test_figure_values_shapes():
 
 def test_table5_rows():
     assert len(TABLE5_LINEAR_ZX["independent"]) == 12
+
+
+def test_table4_cells_span_the_papers_range():
+    ind = TABLE4_LINEAR_ZX["independent"]
+    assert len(ind) == len(TABLE4_LINEAR_ZX["dependent"]) == 12
+    # s4..s10: the paper's range 0.01-0.04, cell by cell, not one value repeated.
+    assert min(ind[3:10]) == 0.01 and max(ind[3:10]) == 0.04
 
 
 def test_comparison_table():
