@@ -73,8 +73,8 @@ def downstream_scores(
     for the ``shifted`` factors (and hence the targets computed from them).
 
     Returns:
-        tidy table with columns seed, member, setting, selected (paper notation), task (y1..y4 or
-        class), split (id/ood), metric, score.
+        tidy table with columns seed, member, setting, selected and perturbed (paper notation),
+        task (y1..y4 or class), split (id/ood), metric, score.
     """
     device = trained.f_x[0].in_mask.device
     gen = torch.Generator(device=device).manual_seed(seed + 2 * EVAL_SEED_OFFSET)
@@ -100,14 +100,15 @@ def downstream_scores(
                                  seed=probe_seed, in_dims=sizes)
     pred_id, pred_ood = predict(z_x[:, te]), predict(z_x[:, ood])
     for k, bias in enumerate(sim.biases):
-        key = (seed, k, bias.label, format_set(bias.selected))
+        key = (seed, k, bias.label, format_set(bias.selected), format_set(bias.perturbed))
         for t in range(len(dims)):
             rows.append((*key, f"y{t + 1}", "id", "r2", float(r2[k, t])))
         rows.append((*key, "class", "id", "mcc",
                      float(matthews_corrcoef(label[te].numpy(), pred_id[k]))))
         rows.append((*key, "class", "ood", "mcc",
                      float(matthews_corrcoef(label[ood].numpy(), pred_ood[k]))))
-    columns = ["seed", "member", "setting", "selected", "task", "split", "metric", "score"]
+    columns = ["seed", "member", "setting", "selected", "perturbed", "task", "split", "metric",
+               "score"]
     return pd.DataFrame(rows, columns=columns)
 
 

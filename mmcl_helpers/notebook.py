@@ -13,7 +13,7 @@ from . import validation as val
 from .dry_run import dry_run_notice
 from .profiles import Profile, active_profile, default_device
 
-__all__ = ["ChapterSetup", "setup_notebook", "seed_everything", "cuda_determinism"]
+__all__ = ["ChapterSetup", "setup_notebook", "seed_everything", "cuda_determinism", "glue", "GLUED"]
 
 #: cuBLAS's documented setting for reproducible results (CUDA >= 10.2): a fixed workspace.
 CUBLAS_WORKSPACE = ":4096:8"
@@ -34,6 +34,9 @@ def cuda_determinism() -> bool:
     torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=True)
     return True
+
+#: Every value passed to :func:`glue` in this kernel, by name (also where myst-nb is missing).
+GLUED: dict[str, object] = {}
 
 
 def seed_everything(seed: int) -> None:
@@ -80,3 +83,27 @@ def setup_notebook(seed: int = 0, profile: str | None = None, quiet: bool = Fals
         if notice:
             print(notice)
     return ChapterSetup(prof, device, seed)
+
+
+def glue(name: str, value: object) -> object:
+    """Make ``value`` available to the chapter's prose as ``{glue:text}`name```.
+
+    Uses myst-nb's ``glue`` (without displaying anything) when it is installed, as in the book
+    build; elsewhere (e.g. on Colab without the book extras) the value is only kept in
+    :data:`GLUED`. numpy scalars become Python numbers, so that format specs such as ``:.2f``
+    work in the prose. Returns the stored value.
+
+    Raises:
+        TypeError: ``name`` is not a non-empty string.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"glue name must be a non-empty string, got {name!r}.")
+    if isinstance(value, np.generic):
+        value = value.item()
+    GLUED[name] = value
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # pragma: no cover - only without the book extras
+        return value
+    myst_glue(name, value, display=False)
+    return value

@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,7 @@ __all__ = [
     "recovery_curves",
     "calibrate_thresholds",
     "audit_agreement",
+    "agreement_by_seed",
 ]
 
 # LEARNED_BAR, DISCARDED_BAR and recovery_class live in mmcl_helpers.results; they are
@@ -409,3 +410,28 @@ def audit_agreement(
     match = {"likely learned": "learned", "at risk": "partly learned", "likely discarded": "discarded"}
     out["agree"] = [match[v] == m for v, m in zip(out["verdict"], out["measured"])]
     return out
+
+
+def agreement_by_seed(
+    study: PolicyStudy,
+    thresholds: AuditThresholds,
+    factors: Sequence[str] = SEMANTIC_FACTORS,
+    probe: str = "mlp",
+    value: str = "direct",
+) -> pd.DataFrame:
+    """:func:`audit_agreement` for each seed on its own: that seed's captions and trained models.
+
+    Chapter 6 reports this for policies whose numbers were not used to calibrate ``thresholds``,
+    so that the agreement is not measured on the models the thresholds were read off.
+
+    Returns:
+        one row per seed, columns seed, pairs ((policy, factor) pairs compared), agreeing, share.
+    """
+    rows = []
+    for seed in study.config["seeds"]:
+        one = replace(study, scores=study.scores[study.scores["seed"] == seed],
+                      config={**study.config, "seeds": [seed]})
+        agree = audit_agreement(one, thresholds, factors=factors, probe=probe, value=value)
+        rows.append({"seed": seed, "pairs": len(agree), "agreeing": int(agree["agree"].sum()),
+                     "share": float(agree["agree"].mean())})
+    return pd.DataFrame(rows, columns=["seed", "pairs", "agreeing", "share"])

@@ -132,6 +132,7 @@ _PROFILE_FIELDS = {
     "probe_train": v.Interval(v.Integral, 2, None, closed="left"),
     "probe_test": v.Interval(v.Integral, 2, None, closed="left"), "probe_steps": v.POSITIVE_INT,
     "seeds": v.POSITIVE_INT, "dependent_stride": v.POSITIVE_INT, "compile": v.BOOLEAN,
+    "precision": v.Options(str, ("fp32", "tf32", "bf16")),
 }
 
 PROFILES: dict[str, Profile] = {

@@ -12,6 +12,7 @@ from mmcl_helpers.datasets.policies import MentionPolicy, describe_policy, polic
 from mmcl_helpers.datasets.scenes import sample_scene_latents
 from mmcl_helpers.image_text import image_text_settings
 from mmcl_helpers.practice import (
+    agreement_by_seed,
     audit_agreement,
     calibrate_thresholds,
     carried_factors,
@@ -124,28 +125,40 @@ def test_policy_study_runs_and_scores(tmp_path):
                                                            n_probe_test=200, steps=4, probe_steps=5)
     policies = {"full": {"shape": (1, 0), "b_color": (1, 0)}, "omit": {"shape": (1, 0)},
                 "pos": {"x_pos": (1, 0), "y_pos": (1, 0)}}
-    study = run_policy_study(policies, seeds=[0], profile=settings, progress=False,
+    study = run_policy_study(policies, seeds=[0, 1], profile=settings, progress=False,
                              cache_dir=str(tmp_path))
     s = study.scores
     assert set(s["policy"]) == {"full", "omit", "pos"}
     assert {"score", "explained", "direct", "metric", "kind"} <= set(s.columns)
     assert s["score"].between(0, 1).all() and (s["direct"] <= s["score"] + 1e-12).all()
+    s0 = s[s["seed"] == 0]
     # b_color is carried by "full" but says nothing about shape; shape is explained by nothing.
-    full = s[(s["policy"] == "full") & (s["probe"] == "linear")].set_index("factor")
+    full = s0[(s0["policy"] == "full") & (s["probe"] == "linear")].set_index("factor")
     assert full.loc["shape", "explained"] < 0.1 and full.loc["b_color", "explained"] < 0.1
-    omit = s[(s["policy"] == "omit") & (s["probe"] == "linear")].set_index("factor")
+    omit = s0[(s0["policy"] == "omit") & (s0["probe"] == "linear")].set_index("factor")
     assert omit.loc["b_color", "explained"] == 0.0  # nothing else carried
     # Object colour is caused by the position: captions naming the position explain most of it.
-    pos = s[(s["policy"] == "pos") & (s["probe"] == "linear")].set_index("factor")
+    pos = s0[(s0["policy"] == "pos") & (s0["probe"] == "linear")].set_index("factor")
     assert pos.loc["color", "explained"] > 0.6 and pos.loc["shape", "explained"] < 0.1
     assert study.table().shape == (12, 3)
     shift = shift_scores(study, factor="b_color", threshold=0.5, task="shape", probe_steps=5)
     assert list(shift.columns) == ["policy", "seed", "split", "n", "mcc"]
-    assert len(shift) == 6 and (shift["n"] > 0).all()
+    assert len(shift) == 12 and (shift["n"] > 0).all()  # 3 policies x 2 seeds x 2 splits
     curves = recovery_curves(study, ["b_color"])
     assert curves.set_index("policy").loc["omit", "mention_rate"] == 0.0
     agree = audit_agreement(study, AuditThresholds(), factors=["shape", "b_color"])
     assert set(agree["verdict"]) <= {"likely learned", "at risk", "likely discarded"}
     assert agree.set_index(["policy", "factor"]).loc[("omit", "b_color"), "verdict"] == "likely discarded"
+    # Per seed: each seed's own captions and models; the seeds' scores differ, so the per-seed
+    # comparison is not the seed-mean one repeated.
+    by_seed = agreement_by_seed(study, AuditThresholds(), factors=["shape", "b_color"])
+    assert by_seed["seed"].tolist() == [0, 1]
+    assert (by_seed["pairs"] == 6).all()
+    for seed, row in by_seed.set_index("seed").iterrows():
+        alone = s[s["seed"] == seed]
+        per = audit_agreement(type(study)(alone, study.z, study.latents, study.captions, study.policies,
+                                          config={**study.config, "seeds": [seed]}),
+                              AuditThresholds(), factors=["shape", "b_color"])
+        assert row["agreeing"] == per["agree"].sum() and row["share"] == pytest.approx(per["agree"].mean())
     with pytest.raises(ValueError, match="continuous scene factor"):
         shift_scores(study, factor="shape")
