@@ -48,6 +48,17 @@ Modules, one concern each:
 - :mod:`~mmcl_helpers.plots` -- figures in the paper's layout;
 - :mod:`~mmcl_helpers.paper` -- the paper's reported values, for comparison tables;
 - :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command.
+- :mod:`~mmcl_helpers.results` -- one result type and schema, the role of a factor, the learned/discarded bars;
+- :mod:`~mmcl_helpers.pair_training` -- training and encoding the image-text models;
+- :mod:`~mmcl_helpers.sweeps` -- image-text sweeps and their dataset adapters (scenes, MPI3D);
+- :mod:`~mmcl_helpers.sweep_reports` -- score grids, heatmaps and checks of image-text sweeps;
+- :mod:`~mmcl_helpers.programme` -- the paper's numerical programme as resumable jobs (``sweep`` command);
+- :mod:`~mmcl_helpers.validation` -- declarative argument checks with errors that name the argument;
+- :mod:`~mmcl_helpers.storage` -- the cache folder and safe (tensors + JSON) caches, checksums;
+- :mod:`~mmcl_helpers.dry_run` -- ``MMCL_DRY_RUN=1`` caps (a testing aid);
+- :mod:`~mmcl_helpers.cost` -- FLOP arithmetic of the encoders and numerical precision settings;
+- :mod:`~mmcl_helpers.costs` -- measured cost per training step and the intro's cost table;
+- :mod:`~mmcl_helpers.utils` -- hashed random numbers.
 
 The glossary from the paper's notation to these names is in ``book/glossary.md``.
 """

@@ -132,7 +132,9 @@ class EnsembleMLP(nn.Module):
         super().__init__()
         val.check_params("EnsembleMLP", in_dims=(in_dims, val.SequenceOf(val.POSITIVE_INT)),
                          out_dims=(out_dims, val.SequenceOf(val.POSITIVE_INT)),
-                         hidden=(hidden, val.SequenceOf(val.POSITIVE_INT, min_len=0)))
+                         # one list of widths shared by all members, or one list per member
+                         hidden=(hidden, [val.SequenceOf(val.POSITIVE_INT, min_len=0),
+                                          val.SequenceOf(val.SequenceOf(val.POSITIVE_INT, min_len=0))]))
         if len(in_dims) != len(out_dims) or not in_dims:
             raise ValueError("in_dims and out_dims must be non-empty and of equal length.")
         self.in_dims, self.out_dims = [int(d) for d in in_dims], [int(d) for d in out_dims]

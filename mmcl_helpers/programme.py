@@ -140,7 +140,9 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 # --- One job. -----------------------------------------------------------------------------------
 
 def _long_table(scores: pd.DataFrame, job: Job) -> pd.DataFrame:
-    out = scores.rename(columns={SCORE_COLUMN: "score"})
+    # The numerical table carries `score`/`metric` beside the older `r2`; keep one score column.
+    out = scores.drop(columns=[c for c in ("score", "metric") if c in scores]).rename(
+        columns={SCORE_COLUMN: "score"})
     out = out.assign(sweep=job.sweep, semantics=job.semantics, metric=METRIC)
     return out[LONG_COLUMNS]
 
@@ -336,7 +338,7 @@ _NOT_TRANSCRIBED = (
 def _figure_input(long: pd.DataFrame, sweep: str, n_semantic: int) -> pd.DataFrame:
     settings, _ = sweep_settings(sweep, n_semantic)
     by_label = {b.label: b for b in settings}
-    df = long[long["sweep"] == sweep].rename(columns={"score": SCORE_COLUMN})
+    df = long[long["sweep"] == sweep]
     df = df.assign(selected=[sorted(by_label[s].selected) for s in df["setting"]],
                    perturbed=[sorted(by_label[s].perturbed) for s in df["setting"]])
     return df
@@ -346,7 +348,7 @@ def _linear_grid(df: pd.DataFrame, column_of: str, semantics: str) -> pd.DataFra
     df = df[df["probe"] == "linear"].assign(
         column=lambda d: d[column_of].map(format_set),
         panel=lambda d: semantics + "_z" + d["encoder"])
-    return (df.groupby(["panel", "factor", "column", "role"], sort=False)[SCORE_COLUMN]
+    return (df.groupby(["panel", "factor", "column", "role"], sort=False)["score"]
             .agg(ours="mean", ours_sd=lambda v: float(v.std(ddof=0))).reset_index())
 
 

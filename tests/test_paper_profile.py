@@ -42,20 +42,21 @@ def test_the_tiny_copy_keeps_every_paper_switch():
     assert {lr_lambda(s, PAPER.steps, PAPER.warmup) for s in steps} == {1.0}
 
 
-def test_numerical_run_trains_one_group_per_setting_with_the_paper_mlp():
+def test_numerical_run_trains_the_paper_mlp_as_one_ensemble():
     settings = [CaptionBias({1, 2}, n_semantic=3), CaptionBias({1, 2, 3}, perturbed={3}, n_semantic=3)]
     run = run_numerical(settings, n_image=2, n_text=2, profile=TINY, seeds=[0], device="cpu",
                         progress=False, cache=False)
     (trained,) = run.trained
-    assert len(trained.f_x) == len(trained.f_t) == 2  # widths depend on the input: one group each
-    assert trained.members == [(0, 0), (1, 0)]
+    # One ensemble for every setting: each member's widths follow its own input size (padded).
+    assert len(trained.f_x) == len(trained.f_t) == 1
+    assert trained.members == [(0, 0), (0, 1)]
     assert trained.history.shape == (TINY.steps, 2) and np.isfinite(trained.history).all()
     assert trained.encoding_sizes() == [2, 2]  # extra_dims = 0: the unbiased count exactly
     for fx in trained.f_x:
         linear = [m for m in fx.modules() if type(m).__name__ == "_EnsembleLinear"]
         widths = [int(m.weight.shape[-1]) for m in linear][:-1]
         assert widths == paper_hidden_widths(5)  # x = g_x(s, m_x): 3 + 2 inputs
-        assert not any(type(m).__name__ == "_EnsembleBatchNorm" for m in fx.modules())
+    assert not any(type(m).__name__ == "_EnsembleBatchNorm" for m in fx.modules())
     assert run.config["similarity"] == "euclidean" and run.config["tau"] == 1.0
     scores = run.scores
     assert set(scores["probe"]) == {"linear", "mlp"} and set(scores["encoder"]) == {"x", "t"}
