@@ -47,8 +47,8 @@ Modules, one concern each:
 - :mod:`~mmcl_helpers.practice` -- the practitioner's studies of chapter 6;
 - :mod:`~mmcl_helpers.plots` -- figures in the paper's layout;
 - :mod:`~mmcl_helpers.paper` -- the paper's reported values, for comparison tables;
-- :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command.
-- :mod:`~mmcl_helpers.results` -- one result type and schema, the role of a factor, the learned/discarded bars;
+- :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command;
+- :mod:`~mmcl_helpers.results` -- one result type and schema, a factor's role, the learned/discarded bars;
 - :mod:`~mmcl_helpers.pair_training` -- training and encoding the image-text models;
 - :mod:`~mmcl_helpers.sweeps` -- image-text sweeps and their dataset adapters (scenes, MPI3D);
 - :mod:`~mmcl_helpers.sweep_reports` -- score grids, heatmaps and checks of image-text sweeps;
