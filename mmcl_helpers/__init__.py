@@ -54,6 +54,7 @@ Modules, one concern each:
 - :mod:`~mmcl_helpers.sweep_reports` -- score grids, heatmaps and checks of image-text sweeps;
 - :mod:`~mmcl_helpers.programme` -- the paper's numerical programme as resumable jobs (``sweep`` command);
 - :mod:`~mmcl_helpers.validation` -- declarative argument checks with errors that name the argument;
+- :mod:`~mmcl_helpers.training_cache` -- which cache file holds the numerical study's encoders;
 - :mod:`~mmcl_helpers.storage` -- the cache folder and safe (tensors + JSON) caches, checksums;
 - :mod:`~mmcl_helpers.dry_run` -- ``MMCL_DRY_RUN=1`` caps (a testing aid);
 - :mod:`~mmcl_helpers.cost` -- FLOP arithmetic of the encoders and numerical precision settings;
