@@ -25,6 +25,7 @@ from .encoders import paper_hidden_widths
 
 __all__ = ["PRECISIONS", "precision_context", "mlp_macs", "step_flops"]
 
+#: The allowed values of ``Profile.precision``.
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 

@@ -135,6 +135,7 @@ _PROFILE_FIELDS = {
     "precision": v.Options(str, ("fp32", "tf32", "bf16")),
 }
 
+#: The numerical study's sizes, one :class:`Profile` per compute profile.
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (

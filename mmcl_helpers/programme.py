@@ -54,6 +54,7 @@ __all__ = [
 
 SWEEPS = ("selection", "perturbation", "ablation")
 SEMANTICS = ("independent", "dependent")
+#: The columns of the combined long table, in order.
 LONG_COLUMNS = ["seed", "sweep", "semantics", "setting", "encoder", "factor", "role", "probe",
                 "metric", "score"]
 # The numerical study's score column and what it measures: the one place the names are mapped.

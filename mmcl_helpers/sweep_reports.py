@@ -1,6 +1,6 @@
 """Reading the image-text sweeps: score grids, heatmaps, the chapter's bars, the paper's figures.
 
-Everything here reads an :attr:`~mmcl_helpers.sweeps.ImageTextRun.scores` table (the long table
+Everything here reads an ``scores`` table of an :class:`~mmcl_helpers.sweeps.ImageTextRun` (the long table
 of :mod:`~mmcl_helpers.results`); nothing trains.
 """
 
@@ -28,7 +28,7 @@ def scene_score_grid(
     """Mean score over seeds as a factor x setting grid (rows labelled ``factor (metric)``).
 
     Args:
-        scores: :attr:`ImageTextRun.scores`.
+        scores: the ``scores`` of an :class:`~mmcl_helpers.sweeps.ImageTextRun`.
         sweep: ``selection`` or ``perturbation``.
         encoder, probe: which representation and probe.
         factors: row order (default: image-specific factors, then semantics, then ``template``,
@@ -59,7 +59,7 @@ def sweep_heatmaps(
     """The two sweeps as stacked factor x setting heatmaps, laid out like the paper's Fig. 6 / 16.
 
     Args:
-        scores: :attr:`ImageTextRun.scores`.
+        scores: the ``scores`` of an :class:`~mmcl_helpers.sweeps.ImageTextRun`.
         encoder: ``"x"`` (Fig. 6) or ``"t"`` (Fig. 16).
         probe: ``"mlp"`` (the paper's figures) or ``"linear"``.
         title: figure title.
@@ -153,7 +153,7 @@ def compare_to_paper_figure(
     this run's image-specific factors, under the name ``m_x (max)``.
 
     Args:
-        scores: :attr:`ImageTextRun.scores`.
+        scores: the ``scores`` of an :class:`~mmcl_helpers.sweeps.ImageTextRun`.
         figure: ``"fig6"`` or ``"fig5"``.
         profile: the profile name of the run.
         encoder, probe: which of this run's scores to compare (the paper's figures are nonlinear).

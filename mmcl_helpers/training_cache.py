@@ -2,7 +2,7 @@
 
 :func:`training_cache_path` names the file by a hash of every input of training; the weights are
 stored as tensors plus a JSON record by :mod:`~mmcl_helpers.storage`, and
-:func:`_load_cached_result` rebuilds a :class:`~mmcl_helpers.training.TrainResult` from them (any
+``_load_cached_result`` rebuilds a :class:`~mmcl_helpers.training.TrainResult` from them (any
 mismatch is a cache miss that warns). :func:`~mmcl_helpers.experiments.run_numerical` uses it.
 """
 

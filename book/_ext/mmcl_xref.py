@@ -11,7 +11,28 @@ strict (``-W -n``) build.
 
 from __future__ import annotations
 
+import importlib
+
 from sphinx.util.nodes import make_refnode
+
+
+def _lookup(path: str):
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _canonical(matches: list[str]) -> list[str]:
+    # One object documented at several paths (a name re-exported for compatibility): link to the
+    # module that defines it. Different objects that share a name stay ambiguous (unresolved).
+    objs = [_lookup(m) for m in matches]
+    if any(o is None or o is not objs[0] for o in objs):
+        return matches
+    home = getattr(objs[0], "__module__", None)
+    defined = [m for m in matches if m.rpartition(".")[0] == home]
+    return defined[:1] if defined else sorted(matches, key=len)[:1]
 
 
 def _resolve(app, env, node, contnode):
@@ -23,6 +44,8 @@ def _resolve(app, env, node, contnode):
     objects = env.get_domain("py").objects
     matches = [name for name in objects
                if name.startswith("mmcl_helpers.") and name.endswith("." + target)]
+    if len(matches) > 1:
+        matches = _canonical(matches)
     if len(matches) != 1:
         return None
     entry = objects[matches[0]]

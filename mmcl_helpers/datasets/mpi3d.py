@@ -373,7 +373,9 @@ def load_mpi3d_images(path: str | Path | None = None, sizes: Sequence[int] = MPI
         uint8 array (N, 64, 64, 3), read-only; a compressed .npz is read into memory instead.
 
     Raises:
-        MPI3DNotFoundError, MPI3DFormatError, MPI3DChecksumError.
+        MPI3DNotFoundError: no file at ``path``.
+        MPI3DFormatError: the file does not have MPI3D-complex's layout.
+        MPI3DChecksumError: its SHA-256 differs from the expected one.
     """
     p = check_mpi3d_file(path, sizes)
     verify_mpi3d_file(p, _expected_sha256(sha256, sizes))

@@ -23,7 +23,7 @@ from .mpi3d import MPI3D_FILENAME, MPI3D_KEY, MPI3D_SIZES, mpi3d_factors
 
 __all__ = ["SYNTHETIC_SIZES", "synthetic_mpi3d_images", "write_synthetic_mpi3d"]
 
-#: Factor sizes of the synthetic file: the real semantics, 4 positions per arm axis (4,608 images).
+#: Factor sizes of the synthetic file (the real semantics, 4 positions per arm axis; 4,608 images).
 SYNTHETIC_SIZES: tuple[int, ...] = (*MPI3D_SIZES[:5], 4, 4)
 
 _OBJECT_RGB = np.array([[230, 210, 40], [60, 170, 60], [120, 120, 40], [200, 40, 40]], dtype=np.float32)

@@ -107,7 +107,7 @@ def policy_captions(
         :class:`PolicyCaptions` of N captions.
 
     Raises:
-        UnknownFactorError: a factor name that is not a scene factor.
+        mmcl_helpers.datasets.naming.UnknownFactorError: a factor name that is not a scene factor.
         ValueError: a probability outside [0, 1] or a bad ``phrasings``.
     """
     val.check_params("policy_captions", seed=(seed, val.NONNEG_INT), phrasings=(phrasings, val.POSITIVE_INT))

@@ -18,7 +18,7 @@ from .captions import CaptionBatch
 
 __all__ = ["Split", "SPLIT_PARTS"]
 
-#: The parts a sweep needs: training pairs, pairs to fit the probes on, pairs to score them on.
+#: The parts a sweep needs (training pairs, pairs to fit the probes on, pairs to score them on).
 SPLIT_PARTS: tuple[str, ...] = ("train", "probe_train", "probe_test")
 
 
