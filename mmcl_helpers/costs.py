@@ -60,7 +60,8 @@ class Device:
         return steps * (cost.flops / self.flops_per_s + cost.ops * self.seconds_per_op)
 
 
-#: Assumed device speeds (not measurements) -- a 2-core CPU at 40 GFLOP/s and 8 µs per eager operation; a T4 at
+#: Assumed device speeds (not measurements) -- a 2-core CPU at 40 GFLOP/s and 8 µs per eager
+#: operation; a T4 at
 #: half its 8.1 TFLOP/s float32 peak and 12 µs per operation (launch plus PyTorch's host-side
 #: overhead, which bounds these small kernels); an H200 at 30 TFLOP/s float32 and 8 µs per operation.
 DEVICES: dict[str, Device] = {
