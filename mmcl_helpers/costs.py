@@ -61,9 +61,9 @@ class Device:
 
 
 #: Assumed device speeds (not measurements) -- a 2-core CPU at 40 GFLOP/s and 8 µs per eager
-#: operation; a T4 at
-#: half its 8.1 TFLOP/s float32 peak and 12 µs per operation (launch plus PyTorch's host-side
-#: overhead, which bounds these small kernels); an H200 at 30 TFLOP/s float32 and 8 µs per operation.
+#: operation; a T4 at half its 8.1 TFLOP/s float32 peak and 12 µs per operation (launch plus
+#: PyTorch's host-side overhead, which bounds these small kernels); an H200 at 30 TFLOP/s float32
+#: and 8 µs per operation.
 DEVICES: dict[str, Device] = {
     "cpu": Device("2-core CPU", 40e9, 8e-6),
     "t4": Device("T4 GPU", 4e12, 12e-6),
