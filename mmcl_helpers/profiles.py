@@ -82,9 +82,10 @@ class Profile:
         precision: ``"fp32"`` (float32, TF32 off: every profile, the paper's included),
             ``"tf32"`` (TF32 matrix products on CUDA) or ``"bf16"`` (encoders under bfloat16
             autocast, loss in float32); :mod:`mmcl_helpers.cost` applies it. At tiny sizes,
-            short of convergence, bf16 moved linear-probe R^2 by up to about 0.1
-            (``tests/test_programme.py`` allows 0.12), so the paper profile keeps fp32; TF32
-            rounds less than bf16 and is the faster choice where GPU time is what limits.
+            short of convergence, bf16 moves linear-probe R^2 measurably
+            (``tests/test_programme.py`` measures and bounds it), so the paper profile keeps
+            fp32; TF32 rounds less than bf16 and is the faster choice where GPU time is what
+            limits.
     """
 
     name: str
