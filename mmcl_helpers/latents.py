@@ -94,6 +94,9 @@ class LatentModel:
         self.cov_mt = draw(n_text, n_text)
         self.cov_eps = draw(n_semantic, n_semantic)
         self._chol = {k: _cholesky(v) for k, v in self.covariances().items()}
+        # One copy of the factors per device, made on first use: sampling on a GPU then never
+        # copies a matrix from the host (issue 16; it used to copy one per call).
+        self._chol_on: dict[torch.device, dict[str, torch.Tensor]] = {}
 
     def covariances(self) -> dict[str, np.ndarray]:
         """The four covariance matrices, keyed ``s``, ``m_x``, ``m_t``, ``eps``."""
@@ -129,9 +132,16 @@ class LatentModel:
         # Guard against round-off only: the exact value lies in [0, 1].
         return min(1.0, max(0.0, 1.0 - residual / float(self.cov_s[order[-1], order[-1]])))
 
+    def cholesky_on(self, device: torch.device | str) -> dict[str, torch.Tensor]:
+        """The four Cholesky factors (keyed as :meth:`covariances`) on ``device``, copied once."""
+        device = torch.device(device)
+        if device not in self._chol_on:
+            self._chol_on[device] = {k: c.to(device) for k, c in self._chol.items()}
+        return self._chol_on[device]
+
     def _gaussian(self, key: str, n: int, generator: torch.Generator) -> torch.Tensor:
         device = generator.device
-        chol = self._chol[key].to(device)
+        chol = self.cholesky_on(device)[key]
         return torch.randn(n, chol.shape[0], generator=generator, device=device) @ chol.T
 
     def sample(self, n: int, generator: torch.Generator) -> Latents:
@@ -225,7 +235,7 @@ def intervene(s: torch.Tensor, model: LatentModel, index: int, values: torch.Ten
     """
     if not 1 <= index <= model.n_semantic:
         raise ValueError(f"index must lie in 1..{model.n_semantic}, got {index!r}.")
-    a = torch.linalg.inv(model._chol["s"].double().to(s.device))  # lower triangular: u = A s
+    a = torch.linalg.inv(model.cholesky_on(s.device)["s"].double())  # lower triangular: u = A s
     u = s.double() @ a.T
     out = s.double().clone()
     i = index - 1

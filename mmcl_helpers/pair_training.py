@@ -56,6 +56,7 @@ def train_pair_encoders(
     progress: bool | None = None,
     desc: str = "MMCL",
     check_every: int = 50,
+    data_on_device: bool = True,
 ) -> PairEncoders:
     """Train f_x and f_t with symmetric InfoNCE (cosine similarity) on fixed image-caption pairs.
 
@@ -74,6 +75,10 @@ def train_pair_encoders(
         desc: the bar's label.
         check_every: steps between NaN/inf checks of the loss (see
             :func:`~mmcl_helpers.training.adam_loop`).
+        data_on_device: copy the images and tokens to ``device`` once, before training (the
+            default), so a step gathers its batch on the device and moves nothing from the host.
+            ``False`` keeps them on the host and copies each batch (two host-to-device copies a
+            step), for a device with too little memory for the whole set (N x 12 KiB of images).
 
     Returns:
         :class:`PairEncoders` (in eval mode).
@@ -84,7 +89,8 @@ def train_pair_encoders(
     v.check_params("train_pair_encoders", out_dim=(out_dim, v.POSITIVE_INT),
                    profile=(profile, v.InstanceOf(ImageTextProfile)), seed=(seed, v.NONNEG_INT),
                    progress=(progress, [v.BOOLEAN, None]), check_every=(check_every, v.POSITIVE_INT),
-                   captions=(captions, v.SequenceOf(v.InstanceOf(str))))
+                   captions=(captions, v.SequenceOf(v.InstanceOf(str))),
+                   data_on_device=(data_on_device, v.BOOLEAN))
     if len(images) != len(captions) or len(images) < 2:
         raise ValueError(f"need at least 2 pairs and one caption per image, got {len(images)} "
                          f"images and {len(captions)} captions.")
@@ -97,6 +103,8 @@ def train_pair_encoders(
     max_len = max(1, max(len(tokenize(t)) for t in captions))
     tokens = encode_captions(list(captions), vocab, max_len)
     pixels = torch.from_numpy(np.ascontiguousarray(images))
+    store = device if data_on_device else "cpu"
+    pixels, tokens = pixels.to(store), tokens.to(store)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     f_x = ImageEncoder(out_dim, profile.widths, profile.hidden).to(device).train()
@@ -104,17 +112,23 @@ def train_pair_encoders(
                       profile.hidden).to(device).train()
     params = list(f_x.parameters()) + list(f_t.parameters())
     n, b = len(images), min(profile.batch_size, len(images))
-    order, pos = torch.randperm(n, generator=gen), 0
+
+    def epoch_order() -> torch.Tensor:
+        # Drawn on the host (the same batches on every device), moved once an epoch.
+        return torch.randperm(n, generator=gen).to(store)
+
+    order, pos = epoch_order(), 0
 
     def step_loss(step: int) -> torch.Tensor:
         nonlocal order, pos
         if pos + b > n:
-            order, pos = torch.randperm(n, generator=gen), 0
+            order, pos = epoch_order(), 0
         idx = order[pos : pos + b]
         pos += b
-        z_x = f_x(pixels[idx].to(device))
-        z_t = f_t(tokens[idx].to(device))
-        return info_nce(z_x, z_t, "cosine", profile.tau)
+        if data_on_device:
+            return info_nce(f_x(pixels[idx]), f_t(tokens[idx]), "cosine", profile.tau)
+        return info_nce(f_x(pixels[idx].to(device)), f_t(tokens[idx].to(device)), "cosine",
+                        profile.tau)
 
     start = time.perf_counter()
     history = adam_loop(
@@ -133,6 +147,7 @@ def encode_pairs(
     captions: Sequence[str],
     batch: int = 500,
     unit: bool = True,
+    device: str | torch.device | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Representations of held-out pairs.
 
@@ -148,20 +163,23 @@ def encode_pairs(
         captions: N captions (words unseen in training become ``<unk>``).
         batch: images encoded at a time.
         unit: return unit vectors (what the loss sees); ``False`` gives the raw outputs.
+        device: where the representations are returned; default the encoders' device, so the
+            MLP probes that read them train there too (``"cpu"`` for a host copy).
 
     Returns:
-        ``(z_hat_x, z_hat_t)``, float32 CPU tensors of shape (N, encoding size).
+        ``(z_hat_x, z_hat_t)``, float32 tensors of shape (N, encoding size) on ``device``.
     """
     v.check_params("encode_pairs", batch=(batch, v.POSITIVE_INT), unit=(unit, v.BOOLEAN))
     dev = next(model.f_x.parameters()).device
+    out = dev if device is None else torch.device(v.check_device(str(device), "encode_pairs"))
     model.f_x.eval()
     model.f_t.eval()
     tokens = encode_captions(list(captions), model.vocab, model.max_len)
     zx, zt = [], []
     for lo in range(0, len(images), batch):
         part = torch.from_numpy(np.ascontiguousarray(images[lo : lo + batch]))
-        zx.append(model.f_x(part.to(dev)).float().cpu())
-        zt.append(model.f_t(tokens[lo : lo + batch].to(dev)).float().cpu())
+        zx.append(model.f_x(part.to(dev)).float().to(out))
+        zt.append(model.f_t(tokens[lo : lo + batch].to(dev)).float().to(out))
     z_x, z_t = torch.cat(zx), torch.cat(zt)
     if unit:
         z_x, z_t = F.normalize(z_x, dim=1), F.normalize(z_t, dim=1)

@@ -280,7 +280,7 @@ def shift_scores(
     rows = []
     for (label, seed), (z_tr, z_te) in study.z.items():
         # Standardise with the training environment's statistics only, as a practitioner would.
-        a, b = standardize(z_tr[env_tr], z_te)
+        a, b = standardize(z_tr[torch.as_tensor(env_tr, device=z_tr.device)], z_te)
         y = torch.as_tensor(getattr(tr, task)[env_tr], dtype=torch.long)
         predict = mlp_classifier(a[None], y[None], steps=steps, seed=seed + 2000)
         pred = predict(b[None])[0]

@@ -133,7 +133,7 @@ def test_policy_study_runs_and_scores(tmp_path):
     assert s["score"].between(0, 1).all() and (s["direct"] <= s["score"] + 1e-12).all()
     s0 = s[s["seed"] == 0]
     # b_color is carried by "full" but says nothing about shape; shape is explained by nothing.
-    full = s0[(s0["policy"] == "full") & (s["probe"] == "linear")].set_index("factor")
+    full = s0[(s0["policy"] == "full") & (s0["probe"] == "linear")].set_index("factor")
     assert full.loc["shape", "explained"] < 0.1 and full.loc["b_color", "explained"] < 0.1
     omit = s0[(s0["policy"] == "omit") & (s0["probe"] == "linear")].set_index("factor")
     assert omit.loc["b_color", "explained"] == 0.0  # nothing else carried
