@@ -7,8 +7,9 @@ Two numbers decide the time of a training step of these small models (issue 16):
   computed, so the ``paper`` sizes cost nothing to count);
 - **operations dispatched**: the aten operations one step of the real training loop runs, from
   ``torch.profiler`` on the CPU, measured as the difference between a 2k-step and a k-step run
-  divided by k (k = 2; so set-up is not counted). On a GPU each such operation launches at least one
-  kernel, and for networks this small the fixed cost per launch, not the arithmetic, dominates.
+  divided by k (k = 2, after one warm-up run; so set-up is not counted). On a GPU each such
+  operation launches at least one kernel, and for networks this small the fixed cost per launch,
+  not the arithmetic, dominates.
 
 :func:`chapter_costs` multiplies them by the steps and models each chapter trains and turns them
 into minutes with :data:`DEVICES`, an assumed achieved throughput and a fixed cost per operation
@@ -129,6 +130,7 @@ def _ops_and_reads(run: Callable[[int], None], k: int) -> tuple[float, float]:
             c.name.startswith("aten::") for c in e.cpu_children))
         return ops, sum(reads.values())
 
+    run(1)  # warm-up: one-time set-up (e.g. per-device copies of constants) is not per step
     (o1, r1), (o2, r2) = measure(k), measure(2 * k)
     return (o2 - o1) / k, (r2 - r1) / k
 

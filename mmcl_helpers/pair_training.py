@@ -133,7 +133,7 @@ def train_pair_encoders(
     start = time.perf_counter()
     history = adam_loop(
         params, step_loss, steps=profile.steps, lr=profile.lr, warmup=profile.warmup,
-        grad_clip=profile.grad_clip, clip="global", fused=False, check_every=check_every,
+        grad_clip=profile.grad_clip, clip="global", fused=True, check_every=check_every,
         labels=[desc], desc=desc, progress=progress,
         hint=(f"try a lower learning rate (now {profile.lr}) or a higher temperature "
               f"(now {profile.tau})"),

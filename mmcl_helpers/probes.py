@@ -150,7 +150,7 @@ def fit_mlp(
         return loss_fn(net(z_train[:, idx]), y_train[:, idx])
 
     adam_loop(list(net.parameters()), step_loss, steps=steps, lr=lr, warmup=0.0, grad_clip=None,
-              clip="none", schedule="cosine_annealing", fused=False, hint="probe", desc="probe",
+              clip="none", schedule="cosine_annealing", fused=True, hint="probe", desc="probe",
               progress=False)
     return net.eval()
 
