@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -35,7 +38,7 @@ from .profiles import PROFILES, Profile
 
 __all__ = ["StepCost", "Device", "DEVICES", "PROFILE_DEVICE", "TrainingPlan", "count_host_reads",
            "numerical_plan", "numerical_step_cost", "image_text_step_cost", "chapter_workload",
-           "chapter_costs"]
+           "chapter_costs", "chapter_cost"]
 
 
 @dataclass(frozen=True)
@@ -237,11 +240,18 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
     }
 
 
-def chapter_costs(profiles: list[str] | None = None) -> pd.DataFrame:
+def _of_chapter(row: str, chapter: int | None) -> bool:
+    return chapter is None or row.startswith((f"{chapter} ", f"{chapter},"))
+
+
+def chapter_costs(profiles: list[str] | None = None, chapter: int | None = None) -> pd.DataFrame:
     """Estimated training minutes per chapter (rows) and profile (columns), from measured step costs.
 
-    Each profile is priced on :data:`PROFILE_DEVICE`'s device. Takes a few seconds: the step costs
-    are measured at each call (operations on a small real batch, FLOPs on ``meta``).
+    Each profile is priced on :data:`PROFILE_DEVICE`'s device. The step costs are measured
+    (operations on a small real batch, FLOPs on ``meta``; a few seconds each) and kept in the
+    cache folder, keyed by the package's source, so a later call (e.g. a chapter after the
+    introduction in one build) reads them back. ``chapter`` keeps only that chapter's rows (and
+    measures only what they need).
     """
     from .image_text import IMAGE_TEXT_PROFILES
 
@@ -252,17 +262,54 @@ def chapter_costs(profiles: list[str] | None = None) -> pd.DataFrame:
         device = DEVICES[PROFILE_DEVICE[name]]
         memo: dict[tuple, StepCost] = {}
         column = {}
-        for chapter, jobs in chapter_workload(prof, it).items():
+        for row, jobs in chapter_workload(prof, it).items():
+            if not _of_chapter(row, chapter):
+                continue
             seconds = 0.0
             for kind, members, runs, steps in jobs:
                 key = (kind, members)
                 if key not in memo:
-                    memo[key] = (numerical_step_cost(prof, members) if kind == "numerical"
-                                 else image_text_step_cost(it))
+                    memo[key] = _stored_step_cost(kind, prof, it, members)
                 seconds += runs * device.seconds(memo[key], steps)
-            column[chapter] = seconds / 60.0
+            column[row] = seconds / 60.0
         table[f"{name} ({device.name})"] = column
     return pd.DataFrame(table).round(1)
+
+
+def _stored_step_cost(kind: str, prof: Profile, image_text, members: int) -> StepCost:
+    """:func:`numerical_step_cost` or :func:`image_text_step_cost`, read from the cache if there."""
+    from . import storage
+
+    config = {"kind": kind, "members": members, "torch": torch.__version__,
+              "source": storage.source_digest(),
+              "sizes": vars(prof) if kind == "numerical" else vars(image_text)}
+    folder = storage.cache_folder("costs") if storage.cache_enabled() else None
+    path = None
+    if folder is not None:
+        name = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+        path = folder / f"{name[:24]}.npz"
+        hit = storage.load_arrays(path, config)
+        if hit is not None and hit.get("cost", np.zeros(0)).shape == (3,):
+            return StepCost(*(float(x) for x in hit["cost"]))
+    cost = (numerical_step_cost(prof, members) if kind == "numerical"
+            else image_text_step_cost(image_text))
+    if path is not None:
+        storage.save_arrays(path, {"cost": np.array([cost.flops, cost.ops, cost.host_reads])}, config)
+    return cost
+
+
+def chapter_cost(chapter: int, profiles: list[str] | None = None) -> pd.DataFrame:
+    """The rows of :func:`chapter_costs` for one chapter (estimated training minutes per profile).
+
+    Chapter 3 has a second row (what it adds when chapter 2's encoders are not cached) and
+    chapter 5 one for MPI3D-complex (when the dataset is present).
+
+    Raises:
+        ValueError: ``chapter`` is not one of the book's chapters 1..6.
+    """
+    if isinstance(chapter, bool) or not isinstance(chapter, int) or not 1 <= chapter <= 6:
+        raise ValueError(f"chapter must be an int from 1 to 6, got {chapter!r}.")
+    return chapter_costs(profiles, chapter)
 
 
 @dataclass(frozen=True)
@@ -300,11 +347,12 @@ def numerical_plan(what: str, settings, profile: Profile, seeds, encoding_sizes=
     Takes the same arguments as that call; looks the encoders up in its cache
     (:func:`~mmcl_helpers.experiments.training_cache_path`) without loading them.
     """
-    from .experiments import _cache_enabled, training_cache_path
+    from .storage import cache_enabled
+    from .training_cache import training_cache_path
 
     settings = list(settings)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
-    cached = tuple(_cache_enabled(None) and training_cache_path(
+    cached = tuple(cache_enabled() and training_cache_path(
         settings, dependent, n_image, n_text, profile, s, encoding_sizes, device).exists() for s in seeds)
     todo = len(seeds) - sum(cached)
     dev = DEVICES[PROFILE_DEVICE.get(profile.name, "cpu")]

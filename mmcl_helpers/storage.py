@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "CACHE_ENV",
+    "cache_enabled",
     "CacheWarning",
     "CacheDirError",
     "default_cache_dir",
@@ -58,6 +59,13 @@ class CacheWarning(UserWarning):
 
 class CacheDirError(NotADirectoryError):
     """The cache folder cannot be used (e.g. ``MMCL_CACHE_DIR`` names a file)."""
+
+
+def cache_enabled(cache: bool | None = None) -> bool:
+    """``cache`` if given, else whether ``$MMCL_CACHE`` allows caching (anything but 0/false/no/off)."""
+    if cache is not None:
+        return cache
+    return os.environ.get("MMCL_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def default_cache_dir() -> Path:

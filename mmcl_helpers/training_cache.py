@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -32,9 +31,7 @@ TRAINING_VERSION = 2
 
 
 def _cache_enabled(cache: bool | None) -> bool:
-    if cache is not None:
-        return cache
-    return os.environ.get("MMCL_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
+    return storage.cache_enabled(cache)
 
 
 def training_cache_path(

@@ -1,5 +1,6 @@
 """Cost estimates: FLOPs and operations per training step, host reads, chapter workloads, plans."""
 
+import pandas as pd
 import pytest
 import torch
 
@@ -87,3 +88,40 @@ def test_plan_says_train_then_load(tmp_path, monkeypatch):
     after = numerical_plan("the sweep", settings, n_image=2, n_text=2, **kwargs)
     assert after.cached == (True,) and after.minutes == 0.0
     assert "loaded, not trained" in str(after)
+
+
+def test_chapter_cost_measures_once_then_reads_the_cache(tmp_path, monkeypatch):
+    import mmcl_helpers.costs as costs
+
+    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
+    calls = []
+    real = costs.numerical_step_cost
+
+    def counted(profile, members, *args, **kwargs):
+        calls.append((profile.name, members))
+        return real(TINY, 1, x_dim=4, t_dim=4, out_dim=2, ops_batch=4)
+
+    monkeypatch.setattr(costs, "numerical_step_cost", counted)
+    first = costs.chapter_cost(4, ["smoke", "gpu"])
+    assert list(first.index) == ["4 identifiability proof"] and first.shape == (1, 2)
+    assert calls == [("smoke", 1), ("gpu", 1)]  # chapter 4 trains one numerical setting
+    assert (first.to_numpy() >= 0).all() and first.iloc[0, 1] > first.iloc[0, 0]  # gpu: more steps
+    again = costs.chapter_cost(4, ["smoke", "gpu"])
+    assert len(calls) == 2  # read back from the cache, not measured again
+    pd.testing.assert_frame_equal(first, again)
+    assert list(costs.chapter_cost(3, ["smoke"]).index) == ["3 perturbation bias",
+                                                            "3, if chapter 2 is not cached"]
+    # A damaged cache file is a miss: measured again, not an error.
+    for f in (tmp_path / "costs").glob("*.npz"):
+        f.write_bytes(b"not a zip")
+    with pytest.warns(Warning):
+        costs.chapter_cost(4, ["smoke"])
+    assert calls[-1] == ("smoke", 1)
+
+
+@pytest.mark.parametrize("bad", [0, 7, "2", 2.0, True, None])
+def test_chapter_cost_rejects_a_chapter_that_is_not_one(bad):
+    from mmcl_helpers.costs import chapter_cost
+
+    with pytest.raises(ValueError, match="chapter must be an int from 1 to 6"):
+        chapter_cost(bad)
