@@ -27,7 +27,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mmcl_helpers.cost import mlp_macs, step_flops
+from mmcl_helpers.costs import mlp_macs, step_flops
 from mmcl_helpers.encoders import paper_hidden_widths
 from mmcl_helpers.experiments import perturbation_sweep, selection_sweep
 from mmcl_helpers.latents import LatentModel

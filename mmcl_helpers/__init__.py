@@ -57,8 +57,8 @@ Modules, one concern each:
 - :mod:`~mmcl_helpers.training_cache` -- which cache file holds the numerical study's encoders;
 - :mod:`~mmcl_helpers.storage` -- the cache folder and safe (tensors + JSON) caches, checksums;
 - :mod:`~mmcl_helpers.dry_run` -- ``MMCL_DRY_RUN=1`` caps (a testing aid);
-- :mod:`~mmcl_helpers.cost` -- FLOP arithmetic of the encoders and numerical precision settings;
-- :mod:`~mmcl_helpers.costs` -- measured cost per training step and the intro's cost table;
+- :mod:`~mmcl_helpers.precision` -- the numeric precision of a training run (`Profile.precision`);
+- :mod:`~mmcl_helpers.costs` -- FLOPs and measured operations per training step, and the cost tables;
 - :mod:`~mmcl_helpers.utils` -- hashed random numbers.
 
 The glossary from the paper's notation to these names is in ``book/glossary.md``.

@@ -17,6 +17,11 @@ for each device a profile is meant for. These are *estimates*: they leave out th
 data generation and rendering, and assume eager mode (``cpu`` compiles, which fuses operations,
 so its estimate is an upper bound). ``benchmarks/bench_step_cost.py`` prints the measured inputs,
 with the host reads per step (the device-to-host synchronisations on a GPU).
+
+:func:`step_flops` counts the FLOPs of one step of the paper's encoders and Euclidean InfoNCE loss
+from the layer widths alone (the paper programme's arithmetic): a dense layer of ``a -> b`` costs
+``2 a b`` FLOPs per sample forward and twice that backward, so ``6 a b`` per sample and step;
+element-wise work (activations, masks, the optimiser) is left out, a few per cent at these widths.
 """
 
 from __future__ import annotations
@@ -27,18 +32,19 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
+from .encoders import paper_hidden_widths
 from .profiles import PROFILES, Profile
 
 __all__ = ["StepCost", "Device", "DEVICES", "PROFILE_DEVICE", "TrainingPlan", "count_host_reads",
            "numerical_plan", "numerical_step_cost", "image_text_step_cost", "chapter_workload",
-           "chapter_costs", "chapter_cost"]
+           "chapter_costs", "chapter_cost", "mlp_macs", "step_flops"]
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,40 @@ def _ops_and_reads(run: Callable[[int], None], k: int) -> tuple[float, float]:
     run(1)  # warm-up: one-time set-up (e.g. per-device copies of constants) is not per step
     (o1, r1), (o2, r2) = measure(k), measure(2 * k)
     return (o2 - o1) / k, (r2 - r1) / k
+
+
+def mlp_macs(in_dim: int, hidden: Sequence[int], out_dim: int) -> int:
+    """Multiply-accumulates of one sample through a dense MLP ``in_dim -> hidden... -> out_dim``."""
+    widths = [int(in_dim), *[int(h) for h in hidden], int(out_dim)]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def step_flops(
+    x_dim: int, t_dims: Sequence[int], out_dims: Sequence[int], batch: int, padded: bool = False
+) -> dict[str, float]:
+    """FLOPs of one training step of the paper's encoders for a group of settings.
+
+    Args:
+        x_dim: image size; t_dims: caption size per setting; out_dims: encoding size per setting.
+        batch: pairs per step.
+        padded: count what an ensemble computes (every text encoder at the largest caption's
+            widths) instead of what the settings need.
+
+    Returns:
+        ``encoders`` (6 x MACs x batch, both encoders of every setting), ``loss`` (the B x B x K
+        similarity product, forward and backward: 6 B^2 K per setting), and ``total``.
+    """
+    if len(t_dims) != len(out_dims):
+        raise ValueError(f"t_dims and out_dims differ in length: {len(t_dims)} vs {len(out_dims)}.")
+    widest = max(t_dims)
+    enc = loss = 0.0
+    for d, k in zip(t_dims, out_dims):
+        dt = widest if padded else d
+        kk = max(out_dims) if padded else k
+        enc += 6.0 * batch * (mlp_macs(x_dim, paper_hidden_widths(x_dim), kk)
+                              + mlp_macs(dt, paper_hidden_widths(dt), kk))
+        loss += 6.0 * batch * batch * kk
+    return {"encoders": enc, "loss": loss, "total": enc + loss}
 
 
 def _flops(step: Callable[[], torch.Tensor]) -> float:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from . import validation as v
 from .dry_run import dry_run_sizes
+from .precision import PRECISIONS
 
 __all__ = [
     "Profile",
@@ -81,7 +82,7 @@ class Profile:
             gain). Falls back to plain eager mode, with a warning, where compiling fails.
         precision: ``"fp32"`` (float32, TF32 off: every profile, the paper's included),
             ``"tf32"`` (TF32 matrix products on CUDA) or ``"bf16"`` (encoders under bfloat16
-            autocast, loss in float32); :mod:`mmcl_helpers.cost` applies it. At tiny sizes,
+            autocast, loss in float32); :mod:`mmcl_helpers.precision` applies it. At tiny sizes,
             short of convergence, bf16 moves linear-probe R^2 measurably
             (``tests/test_programme.py`` measures and bounds it), so the paper profile keeps
             fp32; TF32 rounds less than bf16 and is the faster choice where GPU time is what
@@ -133,7 +134,7 @@ _PROFILE_FIELDS = {
     "probe_train": v.Interval(v.Integral, 2, None, closed="left"),
     "probe_test": v.Interval(v.Integral, 2, None, closed="left"), "probe_steps": v.POSITIVE_INT,
     "seeds": v.POSITIVE_INT, "dependent_stride": v.POSITIVE_INT, "compile": v.BOOLEAN,
-    "precision": v.Options(str, ("fp32", "tf32", "bf16")),
+    "precision": v.Options(str, PRECISIONS),
 }
 
 #: The numerical study's sizes, one :class:`Profile` per compute profile.

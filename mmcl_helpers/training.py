@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 
 from . import validation as v
 from .biases import CaptionBias
-from .cost import precision_context
 from .encoders import EnsembleMLP, paper_hidden_widths
 from .losses import info_nce
+from .precision import precision_context
 from .profiles import Profile, default_device
 from .simulation import MultimodalSimulation, member_seed
 

@@ -9,10 +9,11 @@ import torch
 from mmcl_helpers import programme as pg
 from mmcl_helpers.biases import CaptionBias
 from mmcl_helpers.cli import main
-from mmcl_helpers.cost import mlp_macs, precision_context, step_flops
+from mmcl_helpers.costs import mlp_macs, step_flops
 from mmcl_helpers.encoders import EnsembleMLP, mlp, paper_hidden_widths
 from mmcl_helpers.experiments import evaluate_run
 from mmcl_helpers.latents import LatentModel
+from mmcl_helpers.precision import precision_context
 from mmcl_helpers.profiles import get_profile
 from mmcl_helpers.simulation import MultimodalSimulation, member_seed
 from mmcl_helpers.training import build_encoders, train_mmcl
