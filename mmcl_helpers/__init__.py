@@ -100,6 +100,7 @@ _FRONT_DOOR: dict[str, str] = {
     # the scene study
     "image_text_settings": "image_text",
     "run_scene_sweeps": "image_text",
+    "scene_setting": "sweeps",
     "sweep_heatmaps": "image_text",
     "MentionPolicy": "datasets.policies",
     "run_policy_study": "practice",

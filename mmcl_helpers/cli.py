@@ -6,6 +6,13 @@ columns ``encoder, factor, probe, r2``; the file is checked before any work and 
 kept unless ``--force`` is given. Any bad input ends with one ``error: ...`` line naming the flag,
 the value and what is allowed, and exit code 2.
 
+``python -m mmcl_helpers scenes --selected shape,x_pos --perturbed x_pos ...`` trains one
+captioning setting of chapter 5's rendered scenes with the chapter's recipe
+(:func:`~mmcl_helpers.sweeps.scene_setting`) and prints its probe table (rows: the semantics, the
+image-specific factors and ``template``, the phrasing; columns ẑ_x/ẑ_t times linear/mlp);
+``--out`` writes it in long form with the columns ``encoder, factor, probe, metric, score``
+(metric ``mcc`` or ``r2``).
+
 ``python -m mmcl_helpers sweep --profile paper --out DIR`` runs the paper's whole numerical
 programme, resumably, on one device, one worker per device (``--devices``) or a Dask cluster
 (``--scheduler``); see :mod:`mmcl_helpers.programme`.
@@ -72,14 +79,17 @@ _FLAGS = {
 
 def _check_flags(args: argparse.Namespace) -> None:
     """Every numeric flag, the device, ``--out`` and the cache folder, before any work."""
+    # A flag a subcommand does not have reads as "not given".
+    given = {name: getattr(args, name, None) for name in (
+        "steps", "batch_size", "encoding_size", "n_semantic", "n_modality", "seed", "p_perturb")}
     checks = {
-        "--steps": (args.steps, _PROFILE_FIELDS["steps"]),
-        "--batch-size": (args.batch_size, _PROFILE_FIELDS["batch_size"]),
-        "--encoding-size": (args.encoding_size, val.POSITIVE_INT),
-        "--n-semantic": (args.n_semantic, val.POSITIVE_INT),
-        "--n-modality": (args.n_modality, val.POSITIVE_INT),
-        "--seed": (args.seed, val.NONNEG_INT),
-        "--p-perturb": (args.p_perturb, val.PROBABILITY),
+        "--steps": (given["steps"], _PROFILE_FIELDS["steps"]),
+        "--batch-size": (given["batch_size"], _PROFILE_FIELDS["batch_size"]),
+        "--encoding-size": (given["encoding_size"], val.POSITIVE_INT),
+        "--n-semantic": (given["n_semantic"], val.POSITIVE_INT),
+        "--n-modality": (given["n_modality"], val.POSITIVE_INT),
+        "--seed": (given["seed"], val.NONNEG_INT),
+        "--p-perturb": (given["p_perturb"], val.PROBABILITY),
     }
     for flag, (value, constraint) in checks.items():
         if value is None:  # not given: the profile's value
@@ -141,7 +151,61 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_sweep_parser(sub)
+    _add_scenes_parser(sub)
     return parser
+
+
+def _add_scenes_parser(sub) -> None:
+    sc = sub.add_parser("scenes", help="train and probe one captioning setting of chapter 5's scenes")
+    sc.add_argument("--selected", required=True,
+                    help="scene factors the captions describe, e.g. shape,x_pos (names as in chapter 5)")
+    sc.add_argument("--perturbed", default="", help="selected factors the captions may misreport")
+    sc.add_argument("--profile", default=None, help="smoke, cpu, gpu or paper")
+    sc.add_argument("--seed", type=int, default=0, help="data and training seed")
+    sc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    sc.add_argument("--out", default=None, help="write the long-form table to this CSV (checked first)")
+    sc.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    sc.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _names(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _scenes(args: argparse.Namespace) -> int:
+    from .datasets.captions import bias_from_names
+    from .datasets.scenes import SEMANTIC_FACTORS
+    from .profiles import image_text_profile
+    from .results import factor_role
+    from .sweeps import scene_setting
+
+    _check_flags(args)
+    bias = bias_from_names(_names(args.selected), _names(args.perturbed))  # bad names fail here
+    profile = image_text_profile(args.profile)
+    print(f"{bias!r}\n{profile}", file=sys.stderr)
+    start = time.perf_counter()
+    long = scene_setting(_names(args.selected), _names(args.perturbed), profile, seed=args.seed,
+                         device=args.device, progress=not args.quiet)
+    wide = long.pivot_table(index="factor", columns=["encoder", "probe"], values="score", sort=False)
+    wide.columns = [f"{enc} {probe}" for enc, probe in wide.columns]
+    wide = wide.reindex(columns=[c for c in ("x linear", "x mlp", "t linear", "t mlp") if c in wide])
+    metric = long.drop_duplicates("factor").set_index("factor")["metric"]
+    wide.insert(0, "metric", metric.reindex(wide.index))
+    wide.insert(0, "role", [factor_role(bias, f, SEMANTIC_FACTORS) for f in wide.index])
+    print(wide.round(3).to_string(na_rep="-"))
+    print(f"({time.perf_counter() - start:.1f} s, profile {profile.name}, seed {args.seed})",
+          file=sys.stderr)
+    return _write_out(long, args)
+
+
+def _write_out(long, args: argparse.Namespace) -> int:
+    if args.out:
+        try:
+            long.to_csv(args.out, index=False)
+        except OSError as err:
+            raise _UsageError(f"--out {args.out}: could not write it ({err}); the table above is the "
+                              "result.") from None
+    return 0
 
 
 def _add_sweep_parser(sub) -> None:
@@ -212,13 +276,7 @@ def _simulate(args: argparse.Namespace) -> int:
     wide = wide.reindex(index=list(dict.fromkeys(long["factor"])))
     print(wide.round(3).to_string())
     print(f"({time.perf_counter() - start:.1f} s, profile {profile.name})", file=sys.stderr)
-    if args.out:
-        try:
-            long.to_csv(args.out, index=False)
-        except OSError as err:
-            raise _UsageError(f"--out {args.out}: could not write it ({err}); the table above is the "
-                              "result.") from None
-    return 0
+    return _write_out(long, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
         args = _build_parser().parse_args(argv)
-        return _sweep(args) if args.command == "sweep" else _simulate(args)
+        commands = {"sweep": _sweep, "simulate": _simulate, "scenes": _scenes}
+        return commands[args.command](args)
     except _UsageError as err:
         message = str(err)
     except (InvalidIndexSetError, UnknownProfileError, val.InvalidParameterError, CacheDirError) as err:

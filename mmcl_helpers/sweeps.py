@@ -26,7 +26,13 @@ import torch.nn.functional as F
 
 from . import validation as v
 from .biases import CaptionBias
-from .datasets.captions import format_factor_set, perturbation_settings, scene_captions, selection_settings
+from .datasets.captions import (
+    bias_from_names,
+    format_factor_set,
+    perturbation_settings,
+    scene_captions,
+    selection_settings,
+)
 from .datasets.scenes import (
     DISCRETE_FACTORS,
     IMAGE_FACTORS,
@@ -47,6 +53,7 @@ __all__ = [
     "run_scene_sweeps",
     "run_mpi3d_sweeps",
     "norm_channel_table",
+    "scene_setting",
 ]
 
 
@@ -203,6 +210,7 @@ def run_scene_sweeps(
     device: str | None = None,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    settings: Mapping[str, Mapping[str, CaptionBias]] | None = None,
 ) -> ImageTextRun:
     """The selection and perturbation sweeps on the rendered scenes (the paper's Fig. 6 and 16).
 
@@ -217,6 +225,9 @@ def run_scene_sweeps(
             perturbed first) to run.
         device, progress: as in :func:`train_pair_encoders`.
         cache_dir: render cache folder (see :func:`~mmcl_helpers.datasets.scenes.load_or_render`).
+        settings: sweeps of your own (name -> setting label -> bias, e.g. from
+            :func:`~mmcl_helpers.datasets.naming.bias_from_names`), run with the same data,
+            training and probes instead of ``sweeps``.
 
     Returns:
         :class:`ImageTextRun`; its factors are the 7 semantics, the 5 image-specific factors of
@@ -227,6 +238,13 @@ def run_scene_sweeps(
     device = v.check_device(device, "run_scene_sweeps")
     profile = profile or image_text_profile()
     known = {"selection": selection_settings(), "perturbation": perturbation_settings()}
+    if settings is not None:
+        bad = [b for sweep in settings.values() for b in sweep.values()
+               if not isinstance(b, CaptionBias) or b.n_semantic != len(SEMANTIC_FACTORS)]
+        if not settings or bad:
+            raise ValueError("settings must map sweep names to non-empty {label: CaptionBias} "
+                             f"over the {len(SEMANTIC_FACTORS)} scene semantics; got {settings!r}.")
+        known, sweeps = {k: dict(v) for k, v in settings.items()}, list(settings)
     unknown = sorted(set(sweeps) - set(known))
     if unknown:
         raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
@@ -369,3 +387,45 @@ def norm_channel_table(run: ImageTextRun, labels: Sequence[str],
                             values="score", aggfunc="mean", sort=False)[list(modes)]
     out.columns.name = None
     return out
+
+
+def scene_setting(
+    selected: Sequence[str],
+    perturbed: Sequence[str] = (),
+    profile: ImageTextProfile | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Train and probe one captioning setting of chapter 5's scenes, with the chapter's recipe.
+
+    The same data, encoders, training and probes as :func:`run_scene_sweeps` (it is that call
+    with a one-setting sweep), for one training seed.
+
+    Args:
+        selected: scene factors the captions describe, e.g. ``["shape", "x_pos"]``.
+        perturbed: the selected factors they may misreport (resampled with the chapter's
+            probability, :data:`~mmcl_helpers.datasets.naming.SCENE_P_PERTURB`).
+        profile: sizes; default the active profile's.
+        seed: data seed and training seed.
+        device, progress: as in :func:`train_pair_encoders`.
+
+    Returns:
+        long-form frame with the columns ``encoder`` (``x``/``t``), ``factor`` (the semantics, the
+        image-specific factors and ``template``), ``probe`` (``linear``/``mlp``), ``metric``
+        (``mcc`` for discrete factors, ``r2`` for continuous ones) and ``score``.
+
+    Raises:
+        UnknownFactorError: a name that is not a scene factor (or a repeated one).
+        InvalidIndexSetError: an empty selection, or ``perturbed`` not a proper subset of it.
+    """
+    bias = bias_from_names(selected, perturbed)
+    profile = (profile or image_text_profile()).with_overrides(seeds=1)
+    run = run_scene_sweeps(profile, seed, device=device, progress=progress,
+                           settings={"setting": {format_factor_set(bias.selected, SEMANTIC_FACTORS): bias}})
+    order = {f: i for i, f in enumerate([*SEMANTIC_FACTORS, *IMAGE_FACTORS, "template"])}
+    out = run.scores[["encoder", "factor", "probe", "metric", "score"]].copy()
+    out["metric"] = out["metric"].str.lower()
+    rank = {"factor": order, "encoder": {"x": 0, "t": 1}, "probe": {"linear": 0, "mlp": 1}}
+    out = out.sort_values(["encoder", "factor", "probe"], key=lambda c: c.map(rank[c.name]))
+    return out.reset_index(drop=True)
