@@ -416,7 +416,8 @@ def scene_setting(
         (``mcc`` for discrete factors, ``r2`` for continuous ones) and ``score``.
 
     Raises:
-        UnknownFactorError: a name that is not a scene factor (or a repeated one).
+        ~mmcl_helpers.datasets.naming.UnknownFactorError: a name that is not a scene factor (or
+            a repeated one).
         InvalidIndexSetError: an empty selection, or ``perturbed`` not a proper subset of it.
     """
     bias = bias_from_names(selected, perturbed)
