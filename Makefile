@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble_training.py
 	$(BIN)/python benchmarks/bench_info_nce.py
 	$(BIN)/python benchmarks/bench_paper_ensemble.py
+	$(BIN)/python benchmarks/bench_step_syncs.py
 
 clean:
 	rm -rf _build .smoke .dry .pytest_cache .book-config.yml
