@@ -133,8 +133,13 @@ print(json.dumps({"package": os.path.dirname(mmcl_helpers.__file__), "loops": ou
 
 def extract(ref: str, into: Path) -> Path:
     """``git archive ref mmcl_helpers`` unpacked under ``into``; returns ``into``."""
-    blob = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", ref, "mmcl_helpers"],
-                          check=True, capture_output=True).stdout
+    done = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", ref, "mmcl_helpers"],
+                          capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"--before {ref}: git cannot read that commit here "
+                         f"({done.stderr.decode().strip()}); a shallow clone lacks it, so fetch "
+                         "the history or pass --before with a commit you have.")
+    blob = done.stdout
     tar_path = into / "before.tar"
     tar_path.write_bytes(blob)
     with tarfile.open(tar_path) as tar:
