@@ -1,7 +1,8 @@
-"""Command line: ``python -m mmcl_helpers simulate --selected 1,2,3 --perturbed 2 ...``.
+"""Command line: simulate and scenes train and probe one setting; sweep runs a whole programme.
 
-Trains one setting of the numerical study and prints its R^2 table (rows s1..sN, mx, mt; columns
-encoder x/t times probe linear/mlp). ``--out`` writes the same numbers in long form with the
+``python -m mmcl_helpers simulate --selected 1,2,3 --perturbed 2 ...`` trains one setting of
+the numerical study and prints its R^2 table (rows s1..sN, mx, mt; columns encoder x/t times
+probe linear/mlp). ``--out`` writes the same numbers in long form with the
 columns ``encoder, factor, probe, r2``; the file is checked before any work and an existing one is
 kept unless ``--force`` is given. Any bad input ends with one ``error: ...`` line naming the flag,
 the value and what is allowed, and exit code 2.
@@ -11,7 +12,8 @@ captioning setting of chapter 5's rendered scenes with the chapter's recipe
 (:func:`~mmcl_helpers.sweeps.scene_setting`) and prints its probe table (rows: the semantics, the
 image-specific factors and ``template``, the phrasing; columns ẑ_x/ẑ_t times linear/mlp);
 ``--out`` writes it in long form with the columns ``encoder, factor, probe, metric, score``
-(metric ``mcc`` or ``r2``).
+(metric ``mcc`` or ``r2``). Factors are named as in chapter 5; a perturbed factor is redrawn with
+the chapter's probability (:data:`~mmcl_helpers.datasets.naming.SCENE_P_PERTURB`).
 
 ``python -m mmcl_helpers sweep --profile paper --out DIR`` runs the paper's whole numerical
 programme, resumably, on one device, one worker per device (``--devices``) or a Dask cluster
@@ -128,6 +130,8 @@ def _flag_message(err: Exception, args: argparse.Namespace) -> str:
         value = getattr(args, flag[2:].replace("-", "_"), err.value)
         return f"{flag} must be {err.allowed}; got {value!r}."
     text = str(err)
+    if isinstance(err, UnknownProfileError) and getattr(args, "profile", None) is not None:
+        return f"--profile {args.profile}: {text}"  # else the name came from MMCL_PROFILE
     return re.sub(r"^(selected|perturbed)\b", lambda m: _FLAGS[m.group(1)], text)
 
 
@@ -156,10 +160,24 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_scenes_parser(sub) -> None:
-    sc = sub.add_parser("scenes", help="train and probe one captioning setting of chapter 5's scenes")
+    from .datasets.naming import SCENE_P_PERTURB
+    from .datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS
+
+    sc = sub.add_parser(
+        "scenes", help="train and probe one captioning setting of chapter 5's scenes",
+        description=(
+            "Train one captioning setting of chapter 5's rendered scenes with the chapter's data, "
+            "encoders, training and probes, and print its probe table: one row per semantic "
+            f"factor ({', '.join(SEMANTIC_FACTORS)}), image-specific factor "
+            f"({', '.join(IMAGE_FACTORS)}) and the phrasing (template); columns ẑ_x/ẑ_t times "
+            "linear/mlp probe (MCC for discrete factors, R² for continuous ones). A perturbed factor "
+            f"is redrawn in each pair with probability {SCENE_P_PERTURB:g}, as in the chapter."),
+        epilog="example: python -m mmcl_helpers scenes --selected shape,x_pos --perturbed x_pos "
+               "--profile cpu --out scenes.csv")
     sc.add_argument("--selected", required=True,
                     help="scene factors the captions describe, e.g. shape,x_pos (names as in chapter 5)")
-    sc.add_argument("--perturbed", default="", help="selected factors the captions may misreport")
+    sc.add_argument("--perturbed", default="",
+                    help="selected factors the captions may misreport (a proper subset of --selected)")
     sc.add_argument("--profile", default=None, help="smoke, cpu, gpu or paper")
     sc.add_argument("--seed", type=int, default=0, help="data and training seed")
     sc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")

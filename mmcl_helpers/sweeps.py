@@ -400,7 +400,11 @@ def scene_setting(
     """Train and probe one captioning setting of chapter 5's scenes, with the chapter's recipe.
 
     The same data, encoders, training and probes as :func:`run_scene_sweeps` (it is that call
-    with a one-setting sweep), for one training seed.
+    with a one-setting sweep), for one training seed: ``seed`` is the data, caption and training
+    seed and ``profile.seeds`` is not used. For a setting that chapter 5 also trains, the models and
+    the linear probe scores are the chapter's first seed's; the MLP probes of one call train as
+    one ensemble, so their scores differ from the chapter's by the probe initialisation (a few
+    hundredths at the smoke profile).
 
     Args:
         selected: scene factors the captions describe, e.g. ``["shape", "x_pos"]``.

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from mmcl_helpers.cli import main
+from mmcl_helpers.datasets.captions import bias_from_names, perturbation_settings, selection_settings
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS
 from mmcl_helpers.profiles import image_text_profile
-from mmcl_helpers.sweeps import scene_setting
+from mmcl_helpers.sweeps import run_scene_sweeps, scene_setting
 
 FACTORS = [*SEMANTIC_FACTORS, *IMAGE_FACTORS, "template"]
 ARGS = ["scenes", "--selected", "shape,x_pos", "--perturbed", "x_pos", "--profile", "smoke", "--quiet"]
@@ -56,7 +57,7 @@ def test_scenes_prints_and_writes_the_chapter_table(cache, capsys):
         (["--selected", "shape", "--perturbed", "shape"], "--perturbed equals selected"),
         (["--selected", "shape", "--perturbed", "x_pos"], "--perturbed holds ['x_pos']"),
         (["--selected", ""], "--selected is empty"),
-        (["--selected", "shape", "--profile", "huge"], "Unknown compute profile 'huge'"),
+        (["--selected", "shape", "--profile", "huge"], "--profile huge: Unknown compute profile 'huge'"),
         (["--selected", "shape", "--seed", "-1"], "--seed must be an int"),
         (["--selected", "shape", "--device", "tpu"], "--device must be"),
     ],
@@ -73,3 +74,34 @@ def test_scenes_keeps_an_existing_out_file(cache, capsys):
     assert main([*ARGS, "--out", str(out)]) == 2
     assert "already exists; pass --force" in capsys.readouterr().err
     assert out.read_text() == "keep me"
+
+
+def test_scene_settings_are_built_as_in_chapter_5():
+    # The chapter's sweeps and the command build the same CaptionBias (p_perturb included).
+    assert bias_from_names(["shape", "x_pos"]) == selection_settings()["{shape, x_pos}"]
+    assert bias_from_names(SEMANTIC_FACTORS, ["s_color", "b_color"]) == \
+        perturbation_settings()["{s_color, b_color}"]
+
+
+def test_scene_setting_trains_the_chapters_model(cache):
+    # Trained beside another of the chapter's settings, the same setting gets the same encoders,
+    # hence the same linear probe scores; only the MLP probes' ensemble initialisation differs.
+    profile = image_text_profile("smoke")
+    one = scene_setting(["shape", "x_pos"], profile=profile, seed=0, progress=False)
+    sel = selection_settings()
+    run = run_scene_sweeps(profile, 0, progress=False,
+                           settings={"selection": {k: sel[k] for k in ("{shape}", "{shape, x_pos}")}})
+    cell = run.scores.query("setting == '{shape, x_pos}'")
+    cell = cell.assign(metric=cell["metric"].str.lower())[list(one.columns)]
+    both = one.merge(cell, on=["encoder", "factor", "probe", "metric"], suffixes=("", "_chapter"))
+    assert len(both) == len(one) == len(cell)
+    linear = both[both["probe"] == "linear"]
+    assert (linear["score"] - linear["score_chapter"]).abs().max() < 1e-6
+
+
+def test_scenes_help_names_the_factors(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["scenes", "--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f in text for f in FACTORS) and "--perturbed" in text
