@@ -85,13 +85,14 @@ def setup_notebook(seed: int = 0, profile: str | None = None, quiet: bool = Fals
     return ChapterSetup(prof, device, seed)
 
 
-def glue(name: str, value: object) -> object:
+def glue(name: str, value: object) -> None:
     """Make ``value`` available to the chapter's prose as ``{glue:text}`name```.
 
     Uses myst-nb's ``glue`` (without displaying anything) when it is installed, as in the book
     build; elsewhere (e.g. on Colab without the book extras) the value is only kept in
     :data:`GLUED`. numpy scalars become Python numbers, so that format specs such as ``:.2f``
-    work in the prose. Returns the stored value.
+    work in the prose. Returns nothing, so a cell that ends with a glue call shows no stray
+    value on the page.
 
     Raises:
         TypeError: ``name`` is not a non-empty string.
@@ -104,6 +105,5 @@ def glue(name: str, value: object) -> object:
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # pragma: no cover - only without the book extras
-        return value
+        return
     myst_glue(name, value, display=False)
-    return value

@@ -199,7 +199,9 @@ def test_notebook_glue_stores_plain_python_values():
 
     from mmcl_helpers.notebook import GLUED, glue
 
-    assert glue("prose_test_value", np.float64(0.25)) == 0.25
+    # Nothing is returned: a cell ending with glue(...) must not print the value on the page.
+    assert glue("prose_test_value", np.float64(0.25)) is None
+    assert GLUED["prose_test_value"] == 0.25
     assert type(GLUED["prose_test_value"]) is float  # "{glue:text}`k:.2f`" needs a plain float
     with pytest.raises(TypeError, match="non-empty"):
         glue("", 1)
