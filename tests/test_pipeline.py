@@ -286,3 +286,13 @@ def test_probe_setting_is_the_probe_of_chapter_4():
     assert list(probed.r2.index) == ["s1", "s2", "s3", "mx", "mt"]
     with pytest.raises(ValueError, match="member"):
         probe_setting(sim, trained, 200, 100, 7, 15, 3, member=1)
+
+
+def test_the_numerical_checks_use_the_book_s_one_pair_of_bars():
+    # The prose of every chapter states one learned and one discarded bar; the printed checks of
+    # chapters 2-3 must use the same numbers (a 0.15 left over from before once contradicted it).
+    from mmcl_helpers.results import DISCARDED_BAR, LEARNED_BAR, NUMERICAL_BARS
+
+    assert NUMERICAL_BARS["unbiased"] == (">=", LEARNED_BAR)
+    assert NUMERICAL_BARS["omitted"] == NUMERICAL_BARS["perturbed"] == ("<=", DISCARDED_BAR)
+    assert NUMERICAL_BARS["image-specific"][1] <= DISCARDED_BAR
