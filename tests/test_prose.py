@@ -205,3 +205,12 @@ def test_notebook_glue_stores_plain_python_values():
     assert type(GLUED["prose_test_value"]) is float  # "{glue:text}`k:.2f`" needs a plain float
     with pytest.raises(TypeError, match="non-empty"):
         glue("", 1)
+
+
+def test_notebooks_glue_through_the_package_so_nothing_shows_on_the_page():
+    # myst-nb's own glue() displays the value by default: chapter 3 once printed seven stray
+    # numbers on its rendered page. The package's glue never displays.
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        source = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                           if c["cell_type"] == "code")
+        assert "from myst_nb import glue" not in source, path.name
