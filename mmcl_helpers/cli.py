@@ -263,8 +263,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .experiments import _cache_enabled, run_numerical
-    from .storage import check_cache_dir
+    from .experiments import run_numerical
+    from .storage import cache_enabled, check_cache_dir
 
     _check_flags(args)
     try:
@@ -279,7 +279,7 @@ def _simulate(args: argparse.Namespace) -> int:
     profile = active_profile(args.profile).with_overrides(
         steps=args.steps, batch_size=args.batch_size
     )
-    if _cache_enabled(None):
+    if cache_enabled():
         check_cache_dir("numerical")  # a cache folder that cannot be used fails now, not after training
     sizes = None if args.encoding_size is None else [args.encoding_size]
     print(f"{bias!r}\n{profile}", file=sys.stderr)

@@ -25,7 +25,6 @@ from .simulation import MultimodalSimulation, PairBatch
 from .training import TrainResult, train_mmcl
 from .training_cache import (  # noqa: F401 - the cache helpers, also importable from here
     TRAINING_VERSION,
-    _cache_enabled,
     _load_cached_result,
     _result_tensors,
     _training_request,
@@ -310,7 +309,7 @@ def run_numerical(
     prof = profile if isinstance(profile, Profile) else active_profile(profile)
     device = v.check_device(device, "run_numerical")
     seed_list = [ok["seeds"]] if isinstance(ok["seeds"], int) else ok["seeds"]
-    use_cache = _cache_enabled(cache) and storage.cache_folder("numerical") is not None
+    use_cache = storage.cache_enabled(cache) and storage.cache_folder("numerical") is not None
     frames, trained, sims, cached = [], [], [], []
     for seed in seed_list:
         model = LatentModel(n_semantic, n_image, n_text, dependent=dependent, seed=seed)

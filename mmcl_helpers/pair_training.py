@@ -125,10 +125,10 @@ def train_pair_encoders(
             order, pos = epoch_order(), 0
         idx = order[pos : pos + b]
         pos += b
-        if data_on_device:
-            return info_nce(f_x(pixels[idx]), f_t(tokens[idx]), "cosine", profile.tau)
-        return info_nce(f_x(pixels[idx].to(device)), f_t(tokens[idx].to(device)), "cosine",
-                        profile.tau)
+        x, t = pixels[idx], tokens[idx]
+        if not data_on_device:  # host-resident pairs: each batch is copied over
+            x, t = x.to(device), t.to(device)
+        return info_nce(f_x(x), f_t(t), "cosine", profile.tau)
 
     start = time.perf_counter()
     history = adam_loop(

@@ -241,7 +241,7 @@ def run_scene_sweeps(
     if settings is not None:
         bad = [b for sweep in settings.values() for b in sweep.values()
                if not isinstance(b, CaptionBias) or b.n_semantic != len(SEMANTIC_FACTORS)]
-        if not settings or bad:
+        if not settings or bad or not all(settings.values()):
             raise ValueError("settings must map sweep names to non-empty {label: CaptionBias} "
                              f"over the {len(SEMANTIC_FACTORS)} scene semantics; got {settings!r}.")
         known, sweeps = {k: dict(v) for k, v in settings.items()}, list(settings)

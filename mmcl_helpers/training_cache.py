@@ -30,10 +30,6 @@ __all__ = ["TRAINING_VERSION", "training_cache_path"]
 TRAINING_VERSION = 2
 
 
-def _cache_enabled(cache: bool | None) -> bool:
-    return storage.cache_enabled(cache)
-
-
 def training_cache_path(
     settings: Sequence[CaptionBias], dependent: bool, n_image: int, n_text: int, profile: Profile,
     seed: int, encoding_sizes: list[int] | None, device: str,

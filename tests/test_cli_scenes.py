@@ -105,3 +105,11 @@ def test_scenes_help_names_the_factors(capsys):
     assert stop.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert all(f in text for f in FACTORS) and "--perturbed" in text
+
+
+@pytest.mark.parametrize("settings", [{}, {"mine": {}}, {"mine": {"x": "not a bias"}}])
+def test_run_scene_sweeps_rejects_settings_that_are_not_sweeps_of_scene_biases(settings):
+    from mmcl_helpers.sweeps import run_scene_sweeps
+
+    with pytest.raises(ValueError, match="settings must map sweep names to non-empty"):
+        run_scene_sweeps(image_text_profile("smoke"), settings=settings)
