@@ -237,7 +237,7 @@ def image_text_step_cost(settings, out_dim: int = 7, ops_batch: int = 8) -> Step
     images = render_scenes(lat)
     vocab, length = 200, max(len(c.split()) for c in caps.text) + 1
     with torch.device("meta"):
-        f_x = ImageEncoder(out_dim, settings.widths, settings.hidden)
+        f_x = ImageEncoder(out_dim, settings.widths, settings.hidden, first_stride=settings.first_stride)
         f_t = TextEncoder(vocab, out_dim, settings.text_embed, settings.text_channels, settings.hidden)
         img = torch.empty(settings.batch_size, 64, 64, 3, dtype=torch.uint8)
         tok = torch.zeros(settings.batch_size, length, dtype=torch.long)

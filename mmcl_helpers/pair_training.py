@@ -23,7 +23,7 @@ from .losses import info_nce
 from .profiles import ImageTextProfile
 from .training import adam_loop, show_progress
 
-__all__ = ["PairEncoders", "train_pair_encoders", "encode_pairs"]
+__all__ = ["PairEncoders", "BatchSampler", "train_pair_encoders", "encode_pairs"]
 
 
 @dataclass
@@ -57,6 +57,7 @@ def train_pair_encoders(
     desc: str = "MMCL",
     check_every: int = 50,
     data_on_device: bool = True,
+    groups: np.ndarray | None = None,
 ) -> PairEncoders:
     """Train f_x and f_t with symmetric InfoNCE (cosine similarity) on fixed image-caption pairs.
 
@@ -79,6 +80,11 @@ def train_pair_encoders(
             default), so a step gathers its batch on the device and moves nothing from the host.
             ``False`` keeps them on the host and copies each batch (two host-to-device copies a
             step), for a device with too little memory for the whole set (N x 12 KiB of images).
+        groups: contrast groups, shape (G, g): each row holds the indices of g pairs whose images
+            share every factor but the shape. With ``profile.group_fraction`` > 0 each batch
+            takes :meth:`~mmcl_helpers.profiles.ImageTextProfile.groups_per_batch` whole groups
+            and fills up with pairs from outside the groups (:class:`BatchSampler`); ``None``
+            (or a fraction of 0) gives the paper's i.i.d. batches over all N pairs.
 
     Returns:
         :class:`PairEncoders` (in eval mode).
@@ -91,6 +97,7 @@ def train_pair_encoders(
                    progress=(progress, [v.BOOLEAN, None]), check_every=(check_every, v.POSITIVE_INT),
                    captions=(captions, v.SequenceOf(v.InstanceOf(str))),
                    data_on_device=(data_on_device, v.BOOLEAN))
+    n, b = len(images), min(profile.batch_size, len(images))
     if len(images) != len(captions) or len(images) < 2:
         raise ValueError(f"need at least 2 pairs and one caption per image, got {len(images)} "
                          f"images and {len(captions)} captions.")
@@ -98,6 +105,7 @@ def train_pair_encoders(
         raise ValueError(f"all {len(captions)} captions are empty (no words): the text encoder would "
                          "have nothing to learn from. Check the caption policy or the bias setting.")
     device = v.check_device(device, "train_pair_encoders")
+    groups = _check_groups(groups, n, b, profile)
     progress = show_progress() if progress is None else progress
     vocab = build_vocab(captions)
     max_len = max(1, max(len(tokenize(t)) for t in captions))
@@ -107,24 +115,16 @@ def train_pair_encoders(
     pixels, tokens = pixels.to(store), tokens.to(store)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    f_x = ImageEncoder(out_dim, profile.widths, profile.hidden).to(device).train()
+    f_x = ImageEncoder(out_dim, profile.widths, profile.hidden,
+                       first_stride=profile.first_stride).to(device).train()
     f_t = TextEncoder(len(vocab), out_dim, profile.text_embed, profile.text_channels,
                       profile.hidden).to(device).train()
     params = list(f_x.parameters()) + list(f_t.parameters())
-    n, b = len(images), min(profile.batch_size, len(images))
-
-    def epoch_order() -> torch.Tensor:
-        # Drawn on the host (the same batches on every device), moved once an epoch.
-        return torch.randperm(n, generator=gen).to(store)
-
-    order, pos = epoch_order(), 0
+    sampler = BatchSampler(n, b, gen, store, groups if profile.group_fraction > 0 else None,
+                           profile.groups_per_batch())
 
     def step_loss(step: int) -> torch.Tensor:
-        nonlocal order, pos
-        if pos + b > n:
-            order, pos = epoch_order(), 0
-        idx = order[pos : pos + b]
-        pos += b
+        idx = sampler.next()
         x, t = pixels[idx], tokens[idx]
         if not data_on_device:  # host-resident pairs: each batch is copied over
             x, t = x.to(device), t.to(device)
@@ -139,6 +139,76 @@ def train_pair_encoders(
               f"(now {profile.tau})"),
     )[:, 0]
     return PairEncoders(f_x.eval(), f_t.eval(), vocab, max_len, history, time.perf_counter() - start)
+
+def _check_groups(groups: np.ndarray | None, n: int, b: int,
+                  profile: ImageTextProfile) -> np.ndarray | None:
+    """``groups`` as an int64 array (G, g) after checking it against the pairs and the profile."""
+    if groups is None:
+        return None
+    arr = np.asarray(groups)
+    if arr.ndim != 2 or arr.shape[1] < 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"groups must be an integer array of shape (G, g) with g >= 2, got shape "
+                         f"{arr.shape} and dtype {arr.dtype}.")
+    if arr.size and (arr.min() < 0 or arr.max() >= n or len(np.unique(arr)) != arr.size):
+        raise ValueError(f"groups must hold distinct pair indices in 0..{n - 1}; got values in "
+                         f"{arr.min()}..{arr.max()} ({arr.size - len(np.unique(arr))} repeated).")
+    if profile.group_fraction > 0:
+        k = profile.groups_per_batch()
+        if k * arr.shape[1] > b or k > len(arr) or n - arr.size < b - k * arr.shape[1]:
+            raise ValueError(f"profile.group_fraction={profile.group_fraction} asks for {k} groups "
+                             f"of {arr.shape[1]} in a batch of {b}; there are {len(arr)} groups and "
+                             f"{n - arr.size} pairs outside them.")
+    return arr.astype(np.int64)
+
+
+class BatchSampler:
+    """Batches of pair indices: i.i.d. epochs, or contrast groups mixed with i.i.d. pairs.
+
+    Without groups each epoch visits the N pairs in a fresh random order (the paper's i.i.d.
+    batches). With groups (G, g) and ``k`` groups per batch, a batch is ``k`` whole groups (an
+    epoch over the groups) followed by ``b - k * g`` pairs from outside them (an epoch over those).
+    Orders are drawn on the host with ``gen`` (the same batches on every device) and moved to
+    ``store`` once an epoch.
+
+    Args:
+        n: number of pairs; b: batch size; gen: the seeded generator; store: device of the indices.
+        groups: contrast groups or ``None``; k: groups per batch.
+    """
+
+    def __init__(self, n: int, b: int, gen: torch.Generator, store: str,
+                 groups: np.ndarray | None = None, k: int = 0) -> None:
+        self.gen, self.store = gen, store
+        if groups is None or k == 0:
+            self.groups, self.k = None, 0
+            self.singles = torch.arange(n)
+        else:
+            self.groups, self.k = torch.as_tensor(groups, dtype=torch.int64), int(k)
+            inside = torch.zeros(n, dtype=torch.bool)
+            inside[self.groups.reshape(-1)] = True
+            self.singles = torch.nonzero(~inside).reshape(-1)
+        self.n_single = b - self.k * (0 if self.groups is None else self.groups.shape[1])
+        self._single = self._order(self.singles)
+        self._group = None if self.groups is None else self._order(self.groups)
+
+    def _order(self, items: torch.Tensor) -> list:
+        # [items in a fresh random order (on store), position]
+        return [items[torch.randperm(len(items), generator=self.gen)].to(self.store), 0]
+
+    def _take(self, state: list, items: torch.Tensor, m: int) -> tuple[list, torch.Tensor]:
+        if state[1] + m > len(items):
+            state = self._order(items)
+        out = state[0][state[1] : state[1] + m]
+        state[1] += m
+        return state, out
+
+    def next(self) -> torch.Tensor:
+        """The next batch's pair indices, shape (b,), on ``store``."""
+        self._single, single = self._take(self._single, self.singles, self.n_single)
+        if self.groups is None:
+            return single
+        self._group, grouped = self._take(self._group, self.groups, self.k)
+        return torch.cat([grouped.reshape(-1), single])
+
 
 @torch.no_grad()
 def encode_pairs(

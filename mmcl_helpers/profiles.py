@@ -234,6 +234,12 @@ class ImageTextProfile:
         probe_steps: Adam steps of each MLP probe.
         seeds: independent training seeds per setting.
         mpi3d_train: MPI3D training images used (at most the paper's 44,720 train split).
+        first_stride: stride of the image encoder's first stage (1 keeps the stem's 32x32 map;
+            see :class:`~mmcl_helpers.image_encoders.ImageEncoder`).
+        group_fraction: share of each batch drawn as contrast groups (scenes that share every
+            factor but the shape, :func:`~mmcl_helpers.datasets.scenes.sample_shape_groups`);
+            0 gives the paper's i.i.d. batches. The rest of a batch is i.i.d.
+        group_size: scenes per contrast group (2 .. 7).
     """
 
     name: str
@@ -253,9 +259,16 @@ class ImageTextProfile:
     probe_steps: int
     seeds: int
     mpi3d_train: int
+    first_stride: int = 2
+    group_fraction: float = 0.0
+    group_size: int = 4
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
+
+    def groups_per_batch(self) -> int:
+        """Contrast groups in each batch: ``round(group_fraction * batch_size / group_size)``."""
+        return int(round(self.group_fraction * self.batch_size / self.group_size))
 
     def with_overrides(self, **changes) -> ImageTextProfile:
         """A copy with some fields replaced (``None`` values are ignored)."""
@@ -270,6 +283,8 @@ _IMAGE_TEXT_FIELDS = {
     "widths": v.SequenceOf(v.POSITIVE_INT, container=tuple), "hidden": v.POSITIVE_INT,
     "text_embed": v.POSITIVE_INT, "text_channels": v.POSITIVE_INT, "grad_clip": v.POSITIVE_REAL,
     "probe_steps": v.POSITIVE_INT, "seeds": v.POSITIVE_INT, "mpi3d_train": v.POSITIVE_INT,
+    "first_stride": v.Options(int, (1, 2)), "group_fraction": v.Interval(v.Real, 0, 1, closed="left"),
+    "group_size": v.Interval(v.Integral, 2, 7),
 }
 
 #: Kept for compatibility: the former name of :class:`ImageTextProfile`.

@@ -37,6 +37,7 @@ from .datasets.scenes import (
     DISCRETE_FACTORS,
     IMAGE_FACTORS,
     SEMANTIC_FACTORS,
+    SceneLatents,
     load_or_render,
     scene_encoding_size,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "run_mpi3d_sweeps",
     "norm_channel_table",
     "scene_setting",
+    "scene_splits",
 ]
 
 
@@ -162,7 +164,8 @@ def run_sweeps(
             train_caps = splits["train"].caption(bias, s)
             model = train_pair_encoders(splits["train"].images, train_caps.text, encoding_size(bias),
                                         profile, seed=s, device=device, progress=progress,
-                                        desc=f"{dataset} {label}".strip())
+                                        desc=f"{dataset} {label}".strip(),
+                                        groups=splits["train"].groups)
             t1 = time.perf_counter()
             t_train += t1 - t0
             models[(key, s)] = model
@@ -249,21 +252,61 @@ def run_scene_sweeps(
     if unknown:
         raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
     t0 = time.perf_counter()
-    sizes = {"train": profile.n_train, "probe_train": profile.n_probe_train,
-             "probe_test": profile.n_probe_test}
-    splits, start = {}, 0
-    for part, n in sizes.items():
-        latents, images = load_or_render(n, seed=seed, start=start, cache_dir=cache_dir)
-        start += n
-        labels = {name: getattr(latents, name) for name in SEMANTIC_FACTORS + IMAGE_FACTORS}
-        splits[part] = Split(images, labels,
-                              lambda bias, s, lat=latents: scene_captions(lat, bias, seed=s))
+    splits = scene_splits(profile, seed, cache_dir)
     render = time.perf_counter() - t0
     run = run_sweeps({name: known[name] for name in sweeps}, splits, SEMANTIC_FACTORS,
                      DISCRETE_FACTORS, scene_encoding_size, profile, seed, "scenes", device, progress)
     run.seconds = {"render": round(render, 1), **run.seconds}
     run.config["data_seed"] = seed
     return run
+
+
+def scene_splits(profile: ImageTextProfile, seed: int = 0,
+                 cache_dir: str | Path | None = None) -> dict[str, Split]:
+    """The training and probe splits of the scene sweeps (rendered, or read from the cache).
+
+    The probe splits are ``n_probe_train`` and ``n_probe_test`` independent scenes. The training
+    split holds ``n_train`` scenes: independent ones first, then, when ``profile.group_fraction``
+    > 0, about that share of ``n_train`` in contrast groups of ``profile.group_size`` scenes that
+    share every factor but the shape (:func:`~mmcl_helpers.datasets.scenes.sample_shape_groups`;
+    ``Split.groups`` indexes them). Each scene, grouped or not, is on its own a draw from the
+    causal graph, so a uniform batch over the training split is still an i.i.d.-like batch.
+
+    Args:
+        profile: sizes and the grouping.
+        seed: data seed.
+        cache_dir: as in :func:`~mmcl_helpers.datasets.scenes.load_or_render`.
+
+    Returns:
+        ``{"train": Split, "probe_train": Split, "probe_test": Split}``.
+    """
+    g = profile.group_size
+    n_grouped = g * int(round(profile.group_fraction * profile.n_train / g))
+    n_grouped = min(n_grouped, g * ((profile.n_train - 1) // g))  # keep one independent scene
+    sizes = {"train": profile.n_train - n_grouped, "probe_train": profile.n_probe_train,
+             "probe_test": profile.n_probe_test}
+    parts, start = {}, 0
+    for part, n in sizes.items():
+        parts[part] = load_or_render(n, seed=seed, start=start, cache_dir=cache_dir)
+        start += n_grouped if part == "train" else 0
+        start += n
+    groups = None
+    if n_grouped:
+        # Indices after every independent scene, so no caption draw is shared with them.
+        lat_g, img_g = load_or_render(n_grouped, seed=seed, start=start, cache_dir=cache_dir,
+                                      group_size=g)
+        lat, img = parts["train"]
+        groups = len(lat) + np.arange(n_grouped).reshape(-1, g)
+        lat = SceneLatents(**{k: np.concatenate([a, lat_g.as_dict()[k]])
+                              for k, a in lat.as_dict().items()})
+        parts["train"] = (lat, np.concatenate([img, img_g]))
+    splits = {}
+    for part, (latents, images) in parts.items():
+        labels = {name: getattr(latents, name) for name in SEMANTIC_FACTORS + IMAGE_FACTORS}
+        splits[part] = Split(images, labels,
+                             lambda bias, s, lat=latents: scene_captions(lat, bias, seed=s),
+                             groups=groups if part == "train" else None)
+    return splits
 
 
 def run_mpi3d_sweeps(

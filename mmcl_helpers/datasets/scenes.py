@@ -62,6 +62,7 @@ __all__ = [
     "hue_to_rgb",
     "spotlight_center",
     "sample_scene_latents",
+    "sample_shape_groups",
     "render_scenes",
     "default_cache_dir",
     "load_or_render",
@@ -203,7 +204,11 @@ def sample_scene_latents(n: int, seed: int = 0, start: int = 0) -> SceneLatents:
         raise ValueError(f"n must be a non-negative integer, got {n!r}.")
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative integer, got {start!r}.")
-    idx = np.arange(start, start + n, dtype=np.int64)
+    return _draw_latents(np.arange(start, start + n, dtype=np.int64), seed)
+
+
+def _draw_latents(idx: np.ndarray, seed: int) -> SceneLatents:
+    """The latents of the samples ``idx`` (int64, shape (N,)) from the causal graph."""
 
     def u(name: str) -> np.ndarray:
         return hashed_uniform(seed, idx, _STREAMS[name])
@@ -223,6 +228,45 @@ def sample_scene_latents(n: int, seed: int = 0, start: int = 0) -> SceneLatents:
         b_color=(s_pos + s_color + u("b_color")) / 3.0,
         **{name: u(name) for name in IMAGE_FACTORS},
     )
+
+
+#: Stream of the shape draws of :func:`sample_shape_groups` (apart from the factors' streams).
+_GROUP_SHAPE_STREAM = 100
+
+
+def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: int = 0) -> SceneLatents:
+    """Groups of scenes that share every factor but the shape (contrast sets for hard negatives).
+
+    Group ``k`` takes every factor, semantic and image-specific, of sample ``start + k *
+    group_size`` of :func:`sample_scene_latents` and gives its ``group_size`` members distinct
+    shapes, a uniformly random subset of :data:`SHAPE_NAMES` in random order. Each member is
+    therefore, on its own, a draw from the causal graph (its shape is uniform and independent of
+    the rest); only the members of one group are dependent. Members get the indices ``start +
+    k * group_size + j``, so their captions (perturbations and phrasing) are drawn independently.
+
+    Args:
+        n_groups: number of groups.
+        group_size: members per group, 2 .. number of shapes.
+        seed: as in :func:`sample_scene_latents`.
+        start: index of the first member of the first group.
+
+    Returns:
+        :class:`SceneLatents` of length ``n_groups * group_size``, group by group.
+    """
+    val.check_params("sample_shape_groups", n_groups=(n_groups, val.NONNEG_INT),
+                     group_size=(group_size, val.Interval(val.Integral, 2, len(SHAPE_NAMES), closed="both")),
+                     seed=(seed, val.NONNEG_INT), start=(start, val.NONNEG_INT))
+    g = int(group_size)
+    idx = start + np.arange(n_groups * g, dtype=np.int64)
+    first = idx[::g]
+    # One draw per (group, shape): ranking them gives each group a random subset in random order.
+    keys = hashed_uniform(seed, first[:, None] * len(SHAPE_NAMES) + np.arange(len(SHAPE_NAMES)),
+                          _GROUP_SHAPE_STREAM)
+    shapes = np.argsort(keys, axis=1)[:, :g].reshape(-1)
+    parent = _draw_latents(first, seed)
+    data = {name: np.repeat(arr, g) for name, arr in parent.as_dict().items()}
+    data.update(index=idx, shape=shapes)
+    return SceneLatents(**data)
 
 
 def scene_encoding_size(bias) -> int:
@@ -429,6 +473,7 @@ def load_or_render(
     size: int = 64,
     supersample: int = 2,
     cache_dir: str | Path | None = None,
+    group_size: int = 1,
 ) -> tuple[SceneLatents, np.ndarray]:
     """Latents and images of samples ``start .. start + n - 1``, from the cache when possible.
 
@@ -442,13 +487,22 @@ def load_or_render(
         n, seed, start: as in :func:`sample_scene_latents`.
         size, supersample: as in :func:`render_scenes`.
         cache_dir: folder of the cache (default :func:`default_cache_dir` / ``scenes``).
+        group_size: 1 (the default) for independent scenes; 2 or more for groups of that many
+            scenes sharing every factor but the shape (:func:`sample_shape_groups`, ``n`` a
+            multiple of ``group_size``).
 
     Returns:
         (latents, images): :class:`SceneLatents` of length n and uint8 images (n, size, size, 3).
     """
     ok = val.check_params("load_or_render", n=(n, val.NONNEG_INT), seed=(seed, val.NONNEG_INT),
                           start=(start, val.NONNEG_INT), size=(size, val.Interval(val.Integral, 16, None)),
-                          supersample=(supersample, val.Interval(val.Integral, 1, 8)))
+                          supersample=(supersample, val.Interval(val.Integral, 1, 8)),
+                          group_size=(group_size, val.Interval(val.Integral, 1, len(SHAPE_NAMES))))
+    g = ok.pop("group_size")
+    if g > 1:
+        if ok["n"] % g:
+            raise ValueError(f"load_or_render: n must be a multiple of group_size={g}, got n={ok['n']}.")
+        ok["group_size"] = g  # only grouped files carry it, so the keys of existing files stay valid
     config = {"render_version": RENDER_VERSION, **ok}
     folder = cache_folder("" if cache_dir is not None else "scenes", cache_dir)
     path = None if folder is None else folder / f"scenes-{_cache_key(**ok)}.npz"
@@ -464,7 +518,10 @@ def load_or_render(
             pass
         warnings.warn(f"ignoring the cache file {path} (it does not hold the expected arrays); "
                       "rendering again.", CacheWarning, stacklevel=2)
-    latents = sample_scene_latents(ok["n"], ok["seed"], ok["start"])
+    if g > 1:
+        latents = sample_shape_groups(ok["n"] // g, g, ok["seed"], ok["start"])
+    else:
+        latents = sample_scene_latents(ok["n"], ok["seed"], ok["start"])
     images = render_scenes(latents, size=ok["size"], supersample=ok["supersample"])
     if path is not None:
         save_arrays(path, {"images": images, **latents.as_dict()}, config)

@@ -30,8 +30,13 @@ class Split:
         images: uint8 images, shape (N, 64, 64, 3) (a memory map is fine).
         labels: factor name -> its values, shape (N,) each (integers for discrete factors).
         caption: ``(bias, seed) -> CaptionBatch``: the N captions of this split under a setting.
+        groups: contrast groups of a training split, shape (G, g): row k holds the indices of g
+            samples that share every factor but one (the batch sampler of
+            :func:`~mmcl_helpers.pair_training.train_pair_encoders` keeps them together);
+            ``None`` for a split without groups.
     """
 
     images: np.ndarray
     labels: dict[str, np.ndarray]
     caption: Callable[[CaptionBias, int], CaptionBatch]
+    groups: np.ndarray | None = None

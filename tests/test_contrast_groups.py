@@ -1,0 +1,134 @@
+"""Contrast groups (scenes sharing every factor but the shape) and the batch sampler that uses them."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmcl_helpers.datasets.captions import bias_from_names, scene_captions
+from mmcl_helpers.datasets.scenes import (
+    IMAGE_FACTORS,
+    SEMANTIC_FACTORS,
+    SHAPE_NAMES,
+    load_or_render,
+    sample_scene_latents,
+    sample_shape_groups,
+)
+from mmcl_helpers.image_encoders import ImageEncoder
+from mmcl_helpers.pair_training import BatchSampler, train_pair_encoders
+from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
+from mmcl_helpers.sweeps import scene_splits
+
+TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
+    n_train=96, n_probe_train=40, n_probe_test=40, steps=3, batch_size=32, widths=(4, 8, 8),
+    hidden=16, text_embed=8, text_channels=8, probe_steps=20,
+)
+
+
+def test_group_members_share_every_factor_but_a_distinct_shape():
+    lat = sample_shape_groups(50, 4, seed=3, start=1000)
+    assert len(lat) == 200 and list(lat.index) == list(range(1000, 1200))
+    for name in SEMANTIC_FACTORS[1:] + IMAGE_FACTORS:
+        values = getattr(lat, name).reshape(50, 4)
+        assert (values == values[:, :1]).all(), name
+    shapes = lat.shape.reshape(50, 4)
+    assert all(len(set(row)) == 4 for row in shapes)
+    # Each group's factors are those of its first member's independent draw.
+    first = sample_scene_latents(1, seed=3, start=1004)
+    assert lat.x_pos[4] == first.x_pos[0] and lat.scale[4] == first.scale[0]
+    # Same seed, same groups; another seed, other shapes.
+    assert (sample_shape_groups(50, 4, seed=3, start=1000).shape == lat.shape).all()
+    assert (sample_shape_groups(50, 4, seed=4, start=1000).shape != lat.shape).any()
+
+
+def test_group_shapes_are_uniform_on_their_own():
+    shapes = sample_shape_groups(3000, 3, seed=0).shape
+    counts = np.bincount(shapes, minlength=len(SHAPE_NAMES)) / len(shapes)
+    assert np.abs(counts - 1 / len(SHAPE_NAMES)).max() < 0.01
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(n_groups=3, group_size=1), "group_size"),
+    (dict(n_groups=3, group_size=8), "group_size"),
+    (dict(n_groups=-1, group_size=3), "n_groups"),
+])
+def test_bad_group_arguments_are_named(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        sample_shape_groups(**kwargs)
+
+
+def test_grouped_renders_are_cached_apart_from_independent_ones(tmp_path):
+    lat, img = load_or_render(8, seed=0, start=0, cache_dir=tmp_path, group_size=4)
+    again, img2 = load_or_render(8, seed=0, start=0, cache_dir=tmp_path, group_size=4)
+    assert (img == img2).all() and (again.shape == lat.shape).all()
+    plain, _ = load_or_render(8, seed=0, start=0, cache_dir=tmp_path)
+    assert (plain.x_pos[:4] != plain.x_pos[0]).any() or (plain.scale[:4] != plain.scale[0]).any()
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    with pytest.raises(ValueError, match="multiple of group_size=4"):
+        load_or_render(6, seed=0, cache_dir=tmp_path, group_size=4)
+
+
+def test_sampler_without_groups_gives_the_iid_epochs():
+    gen, ref = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    sampler = BatchSampler(10, 4, gen, "cpu")
+    first, second = torch.randperm(10, generator=ref), torch.randperm(10, generator=ref)
+    assert sampler.next().tolist() == first[:4].tolist()
+    assert sampler.next().tolist() == first[4:8].tolist()
+    assert sampler.next().tolist() == second[:4].tolist()  # a fresh order once an epoch runs out
+
+
+def test_sampler_keeps_groups_whole_and_fills_with_outside_pairs():
+    groups = 20 + np.arange(40).reshape(10, 4)  # pairs 20..59 in groups, 0..19 outside
+    sampler = BatchSampler(60, 16, torch.Generator().manual_seed(0), "cpu", groups, k=3)
+    seen = set()
+    for _ in range(10):
+        batch = sampler.next().tolist()
+        assert len(batch) == 16 and len(set(batch)) == 16
+        grouped, single = batch[:12], batch[12:]
+        for j in range(3):
+            member = grouped[4 * j : 4 * j + 4]
+            assert sorted(member) == sorted(groups[(member[0] - 20) // 4].tolist())
+        assert all(i < 20 for i in single)
+        seen.update(batch)
+    assert seen == set(range(60))
+
+
+def test_training_checks_the_groups():
+    lat = sample_scene_latents(40, seed=0)
+    from mmcl_helpers.datasets.scenes import render_scenes
+
+    images, caps = render_scenes(lat), scene_captions(lat, bias_from_names(["shape"]), seed=0).text
+    prof = TINY.with_overrides(group_fraction=0.5, group_size=4, batch_size=16)
+    for bad, needle in [(np.arange(4).reshape(1, 4), "asks for 2 groups"),
+                        (np.array([[0, 1], [1, 2]]), "distinct pair indices"),
+                        (np.arange(6).reshape(2, 3) + 100, "distinct pair indices"),
+                        (np.arange(4), "shape \\(G, g\\)")]:
+        with pytest.raises(ValueError, match=needle):
+            train_pair_encoders(images, caps, 3, prof, groups=bad, progress=False)
+    model = train_pair_encoders(images, caps, 3, prof, groups=np.arange(16).reshape(4, 4), progress=False)
+    assert len(model.history) == prof.steps and np.isfinite(model.history).all()
+
+
+def test_scene_splits_put_the_groups_after_the_independent_scenes(tmp_path):
+    prof = TINY.with_overrides(group_fraction=0.5, group_size=4)
+    splits = scene_splits(prof, seed=0, cache_dir=tmp_path)
+    train, groups = splits["train"], splits["train"].groups
+    assert len(train.images) == prof.n_train and groups.shape == (12, 4)
+    assert groups.min() == prof.n_train - 48 and groups.max() == prof.n_train - 1
+    for name in ("x_pos", "s_pos", "scale", "rotation"):
+        assert (train.labels[name][groups] == train.labels[name][groups[:, :1]]).all()
+    assert all(len(set(row)) == 4 for row in train.labels["shape"][groups])
+    assert splits["probe_train"].groups is None
+    # The probe scenes do not depend on the grouping.
+    plain = scene_splits(TINY, seed=0, cache_dir=tmp_path)
+    assert plain["train"].groups is None
+    assert (plain["probe_test"].images == splits["probe_test"].images).all()
+
+
+def test_first_stride_one_keeps_the_stems_resolution():
+    x = torch.zeros(2, 64, 64, 3, dtype=torch.uint8)
+    wide = ImageEncoder(3, (4, 8), 8, first_stride=1)
+    assert wide(x).shape == (2, 3)
+    assert wide.head[1].in_features == 8 * 16 * 16
+    assert ImageEncoder(3, (4, 8), 8).head[1].in_features == 8 * 8 * 8
+    with pytest.raises(ValueError, match="first_stride"):
+        ImageEncoder(3, (4, 8), 8, first_stride=3)
