@@ -45,12 +45,12 @@ from .datasets.scenes import (
     SCENE_ENCODING_SIZES,
     SEMANTIC_FACTORS,
     SceneLatents,
-    load_or_render,
 )
 from .pair_training import encode_pairs, train_pair_encoders
 from .probes import FactorSpec, mlp_classifier, probe_representations, standardize
 from .profiles import ImageTextProfile, image_text_profile
 from .results import DISCARDED_BAR, LEARNED_BAR, StudyResult, recovery_class
+from .sweeps import scene_parts
 
 __all__ = [
     "LEARNED_BAR",
@@ -185,11 +185,10 @@ def run_policy_study(
     profile = profile or settings or image_text_profile()
     seeds = [ok["seeds"]] if isinstance(ok["seeds"], int) else list(ok["seeds"])
     t0 = time.perf_counter()
-    parts, start, lat, img = ("train", "probe_train", "probe_test"), 0, {}, {}
-    sizes = (profile.n_train, profile.n_probe_train, profile.n_probe_test)
-    for part, n in zip(parts, sizes):
-        lat[part], img[part] = load_or_render(n, seed=data_seed, start=start, cache_dir=cache_dir)
-        start += n
+    # The scenes of chapter 5 (with its contrast groups when the profile asks for them).
+    scene_data, groups = scene_parts(profile, data_seed, cache_dir)
+    lat = {part: pair[0] for part, pair in scene_data.items()}
+    img = {part: pair[1] for part, pair in scene_data.items()}
     t_render = time.perf_counter() - t0
     factors = SEMANTIC_FACTORS + IMAGE_FACTORS
     specs = [FactorSpec(n, getattr(lat["probe_train"], n), getattr(lat["probe_test"], n),
@@ -203,7 +202,8 @@ def run_policy_study(
             caps[(label, seed)] = policy_captions(lat["train"], policy, seed=seed)
             model = train_pair_encoders(img["train"], caps[(label, seed)].text,
                                         policy_encoding_size(policy), profile, seed=seed,
-                                        device=device, progress=progress, desc=label)
+                                        device=device, progress=progress, desc=label,
+                                        groups=groups)
             t2 = time.perf_counter()
             t_train += t2 - t1
             zs = [encode_pairs(model, img[p], policy_captions(lat[p], policy, seed=seed).text)[0]

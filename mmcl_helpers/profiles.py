@@ -240,6 +240,9 @@ class ImageTextProfile:
             factor but the shape, :func:`~mmcl_helpers.datasets.scenes.sample_shape_groups`);
             0 gives the paper's i.i.d. batches. The rest of a batch is i.i.d.
         group_size: scenes per contrast group (2 .. 7).
+        scene_columns: which settings chapter 5's sweeps train: ``"all"`` fourteen (thirteen
+            models), or ``"key"`` the columns of
+            :data:`~mmcl_helpers.sweeps.KEY_SCENE_COLUMNS` (seven models), to fit a CPU budget.
     """
 
     name: str
@@ -262,6 +265,7 @@ class ImageTextProfile:
     first_stride: int = 2
     group_fraction: float = 0.0
     group_size: int = 4
+    scene_columns: str = "all"
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
@@ -284,7 +288,7 @@ _IMAGE_TEXT_FIELDS = {
     "text_embed": v.POSITIVE_INT, "text_channels": v.POSITIVE_INT, "grad_clip": v.POSITIVE_REAL,
     "probe_steps": v.POSITIVE_INT, "seeds": v.POSITIVE_INT, "mpi3d_train": v.POSITIVE_INT,
     "first_stride": v.Options(int, (1, 2)), "group_fraction": v.Interval(v.Real, 0, 1, closed="left"),
-    "group_size": v.Interval(v.Integral, 2, 7),
+    "group_size": v.Interval(v.Integral, 2, 7), "scene_columns": v.Options(str, ("all", "key")),
 }
 
 #: Kept for compatibility: the former name of :class:`ImageTextProfile`.

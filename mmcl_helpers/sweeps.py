@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ from .profiles import ImageTextProfile, default_device, image_text_profile
 from .results import StudyResult, factor_role
 
 __all__ = [
+    "KEY_SCENE_COLUMNS",
     "ImageTextRun",
     "run_sweeps",
     "run_scene_sweeps",
@@ -56,7 +57,17 @@ __all__ = [
     "norm_channel_table",
     "scene_setting",
     "scene_splits",
+    "scene_parts",
 ]
+
+
+#: The columns a profile with ``scene_columns="key"`` trains: {shape} and everything selected
+#: (the ends of the selection sweep) with the columns where crowding out starts, and the most
+#: perturbed, a middle and the unperturbed end of the perturbation sweep.
+KEY_SCENE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "selection": ("{shape}", "{shape, x_pos}", "{shape..y_pos}", "{shape..s_pos}", "{shape..b_color}"),
+    "perturbation": ("{x_pos..b_color}", "{color..b_color}", "∅"),
+}
 
 
 @dataclass
@@ -214,6 +225,7 @@ def run_scene_sweeps(
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
     settings: Mapping[str, Mapping[str, CaptionBias]] | None = None,
+    iid_batches: bool = False,
 ) -> ImageTextRun:
     """The selection and perturbation sweeps on the rendered scenes (the paper's Fig. 6 and 16).
 
@@ -225,22 +237,30 @@ def run_scene_sweeps(
             profile.
         seed: data seed and first training seed.
         sweeps: which of ``selection`` (7 settings) and ``perturbation`` (7 settings, most
-            perturbed first) to run.
+            perturbed first) to run; a profile with ``scene_columns="key"`` keeps only the
+            columns of :data:`KEY_SCENE_COLUMNS`.
         device, progress: as in :func:`train_pair_encoders`.
         cache_dir: render cache folder (see :func:`~mmcl_helpers.datasets.scenes.load_or_render`).
         settings: sweeps of your own (name -> setting label -> bias, e.g. from
             :func:`~mmcl_helpers.datasets.naming.bias_from_names`), run with the same data,
             training and probes instead of ``sweeps``.
+        iid_batches: draw every batch i.i.d. from the same training scenes, ignoring the
+            profile's contrast groups (the paper's batches; chapter 5's feature-suppression
+            baseline: same pictures, same steps, only the batch composition differs).
 
     Returns:
         :class:`ImageTextRun`; its factors are the 7 semantics, the 5 image-specific factors of
         :data:`~mmcl_helpers.datasets.scenes.IMAGE_FACTORS` and ``template``.
     """
     v.check_params("run_scene_sweeps", profile=(profile, [v.InstanceOf(ImageTextProfile), None]),
-                   seed=(seed, v.NONNEG_INT), progress=(progress, [v.BOOLEAN, None]))
+                   seed=(seed, v.NONNEG_INT), progress=(progress, [v.BOOLEAN, None]),
+                   iid_batches=(iid_batches, v.BOOLEAN))
     device = v.check_device(device, "run_scene_sweeps")
     profile = profile or image_text_profile()
     known = {"selection": selection_settings(), "perturbation": perturbation_settings()}
+    if profile.scene_columns == "key":
+        known = {name: {k: b for k, b in sweep.items() if k in KEY_SCENE_COLUMNS[name]}
+                 for name, sweep in known.items()}
     if settings is not None:
         bad = [b for sweep in settings.values() for b in sweep.values()
                if not isinstance(b, CaptionBias) or b.n_semantic != len(SEMANTIC_FACTORS)]
@@ -253,32 +273,28 @@ def run_scene_sweeps(
         raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
     t0 = time.perf_counter()
     splits = scene_splits(profile, seed, cache_dir)
+    if iid_batches:
+        splits["train"] = replace(splits["train"], groups=None)
     render = time.perf_counter() - t0
     run = run_sweeps({name: known[name] for name in sweeps}, splits, SEMANTIC_FACTORS,
                      DISCRETE_FACTORS, scene_encoding_size, profile, seed, "scenes", device, progress)
     run.seconds = {"render": round(render, 1), **run.seconds}
     run.config["data_seed"] = seed
+    run.config["iid_batches"] = iid_batches
     return run
 
 
-def scene_splits(profile: ImageTextProfile, seed: int = 0,
-                 cache_dir: str | Path | None = None) -> dict[str, Split]:
-    """The training and probe splits of the scene sweeps (rendered, or read from the cache).
+def scene_parts(profile: ImageTextProfile, seed: int = 0, cache_dir: str | Path | None = None,
+                ) -> tuple[dict[str, tuple[SceneLatents, np.ndarray]], np.ndarray | None]:
+    """The scenes behind :func:`scene_splits`: ``{part: (latents, images)}`` and the groups.
 
-    The probe splits are ``n_probe_train`` and ``n_probe_test`` independent scenes. The training
-    split holds ``n_train`` scenes: independent ones first, then, when ``profile.group_fraction``
-    > 0, about that share of ``n_train`` in contrast groups of ``profile.group_size`` scenes that
-    share every factor but the shape (:func:`~mmcl_helpers.datasets.scenes.sample_shape_groups`;
-    ``Split.groups`` indexes them). Each scene, grouped or not, is on its own a draw from the
-    causal graph, so a uniform batch over the training split is still an i.i.d.-like batch.
-
-    Args:
-        profile: sizes and the grouping.
-        seed: data seed.
-        cache_dir: as in :func:`~mmcl_helpers.datasets.scenes.load_or_render`.
+    Chapter 6's policy study reads its scenes here too, so both chapters train on the same
+    pictures with the same contrast groups.
 
     Returns:
-        ``{"train": Split, "probe_train": Split, "probe_test": Split}``.
+        ``({"train": ..., "probe_train": ..., "probe_test": ...}, groups)``; images (N, 64, 64, 3)
+        uint8, groups (G, group_size) indices into the training part, or ``None`` when
+        ``profile.group_fraction`` is 0.
     """
     g = profile.group_size
     n_grouped = g * int(round(profile.group_fraction * profile.n_train / g))
@@ -300,6 +316,29 @@ def scene_splits(profile: ImageTextProfile, seed: int = 0,
         lat = SceneLatents(**{k: np.concatenate([a, lat_g.as_dict()[k]])
                               for k, a in lat.as_dict().items()})
         parts["train"] = (lat, np.concatenate([img, img_g]))
+    return parts, groups
+
+
+def scene_splits(profile: ImageTextProfile, seed: int = 0,
+                 cache_dir: str | Path | None = None) -> dict[str, Split]:
+    """The training and probe splits of the scene sweeps (rendered, or read from the cache).
+
+    The probe splits are ``n_probe_train`` and ``n_probe_test`` independent scenes. The training
+    split holds ``n_train`` scenes: independent ones first, then, when ``profile.group_fraction``
+    > 0, about that share of ``n_train`` in contrast groups of ``profile.group_size`` scenes that
+    share every factor but the shape (:func:`~mmcl_helpers.datasets.scenes.sample_shape_groups`;
+    ``Split.groups`` indexes them). Each scene, grouped or not, is on its own a draw from the
+    causal graph, so a uniform batch over the training split is still an i.i.d.-like batch.
+
+    Args:
+        profile: sizes and the grouping.
+        seed: data seed.
+        cache_dir: as in :func:`~mmcl_helpers.datasets.scenes.load_or_render`.
+
+    Returns:
+        ``{"train": Split, "probe_train": Split, "probe_test": Split}``.
+    """
+    parts, groups = scene_parts(profile, seed, cache_dir)
     splits = {}
     for part, (latents, images) in parts.items():
         labels = {name: getattr(latents, name) for name in SEMANTIC_FACTORS + IMAGE_FACTORS}

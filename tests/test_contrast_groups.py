@@ -132,3 +132,43 @@ def test_first_stride_one_keeps_the_stems_resolution():
     assert ImageEncoder(3, (4, 8), 8).head[1].in_features == 8 * 8 * 8
     with pytest.raises(ValueError, match="first_stride"):
         ImageEncoder(3, (4, 8), 8, first_stride=3)
+
+
+def test_key_columns_train_only_the_listed_settings(tmp_path):
+    from mmcl_helpers.sweeps import KEY_SCENE_COLUMNS, run_scene_sweeps
+
+    prof = TINY.with_overrides(scene_columns="key")
+    run = run_scene_sweeps(prof, seed=0, device="cpu", progress=False, cache_dir=tmp_path)
+    for sweep, labels in KEY_SCENE_COLUMNS.items():
+        part = run.scores[run.scores["sweep"] == sweep]
+        assert list(part["setting"].unique()) == list(labels)
+    assert run.config["distinct_models"] == 7  # "{shape..b_color}" and "∅" are one setting
+    with pytest.raises(ValueError, match="scene_columns"):
+        TINY.with_overrides(scene_columns="some")
+
+
+def test_iid_batches_use_the_same_scenes_without_groups(tmp_path):
+    from mmcl_helpers.datasets.captions import bias_from_names
+    from mmcl_helpers.sweeps import run_scene_sweeps
+
+    prof = TINY.with_overrides(group_fraction=0.5, group_size=4)
+    one = {"s": {"{shape}": bias_from_names(["shape"])}}
+    grouped = run_scene_sweeps(prof, seed=0, device="cpu", progress=False, cache_dir=tmp_path,
+                               settings=one)
+    iid = run_scene_sweeps(prof, seed=0, device="cpu", progress=False, cache_dir=tmp_path,
+                           settings=one, iid_batches=True)
+    assert iid.config["iid_batches"] and not grouped.config["iid_batches"]
+    # Same pictures and steps, other batches: the training losses differ.
+    (m_g,), (m_i,) = grouped.models.values(), iid.models.values()
+    assert len(m_g.history) == len(m_i.history) and not np.array_equal(m_g.history, m_i.history)
+
+
+def test_policy_study_trains_on_the_chapter_5_scenes(tmp_path):
+    from mmcl_helpers.datasets.policies import MentionPolicy
+    from mmcl_helpers.practice import run_policy_study
+
+    prof = TINY.with_overrides(group_fraction=0.5, group_size=4)
+    study = run_policy_study({"p": {"shape": MentionPolicy()}}, profile=prof, device="cpu",
+                             progress=False, cache_dir=tmp_path)
+    train = scene_splits(prof, seed=0, cache_dir=tmp_path)["train"]
+    assert (study.latents["train"].shape == train.labels["shape"]).all()
