@@ -82,13 +82,21 @@ def test_paper_ensemble_trains_as_each_setting_alone():
     biases = [CaptionBias([1], (), 3), CaptionBias([1, 2, 3], [1], 3), CaptionBias([1, 2], (), 3)]
     ens = train_mmcl(MultimodalSimulation(model, biases, seed=0), prof, 0, device="cpu", progress=False)
     x = torch.randn(40, 4, generator=torch.Generator().manual_seed(1))
+    frozen = prof.with_overrides(steps=1, lr=1e-12)  # the initial networks, as trained "alone"
     for k, b in enumerate(biases):
         alone = train_mmcl(MultimodalSimulation(model, [b], seed=0), prof, 0, device="cpu",
                            progress=False)
+        start = train_mmcl(MultimodalSimulation(model, [b], seed=0), frozen, 0, device="cpu",
+                           progress=False)
         assert abs(ens.history[:, k] - alone.history[:, 0]).max() < 1e-5
         assert ens.history[0, k] != ens.history[-1, k]  # it did train
-        got, want = ens.f_x[0].member(k).eval()(x), alone.f_x[0].member(0).eval()(x)
-        assert torch.allclose(got, want, atol=1e-4)
+        with torch.no_grad():
+            got, want = ens.f_x[0].member(k).eval()(x), alone.f_x[0].member(0).eval()(x)
+            moved = (want - start.f_x[0].member(0).eval()(x)).abs().max()
+        # Not bit for bit: batched and single matmuls round differently, and Adam divides each
+        # gradient by its own running size, so a weight whose gradient is near 0 can take an
+        # lr-sized step either way (seen: 5e-4 of a 2e-2 move on one CPU, 0 on another).
+        assert (got - want).abs().max() <= 0.05 * moved
     assert member_seed(0, biases[0], "init") != member_seed(1, biases[0], "init")
 
 
