@@ -58,11 +58,15 @@ def info_nce_terms(
     z_t: torch.Tensor,
     similarity: str = "cosine",
     tau: float = 0.1,
+    exclude: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Alignment and uniformity (negative-entropy) parts of symmetric InfoNCE.
 
     Args:
         z_x, z_t: matched representations, shape (..., B, K); row i of each comes from pair i.
+        exclude: optional bool mask, shape (B, B): ``True`` at [i, j] leaves t_j out of x_i's
+            negatives and x_i out of t_j's (e.g. captions that state the same thing, which the
+            loss would otherwise push apart); the diagonal must be ``False``.
 
     Returns:
         ``(alignment, uniformity)``, each shape (...): ``-mean_i sim(x_i, t_i) / tau`` and the
@@ -70,6 +74,13 @@ def info_nce_terms(
     """
     _check(similarity, tau)
     _check_pair(z_x, z_t)
+    n = z_x.shape[-2]
+    if exclude is not None:
+        if exclude.shape != (n, n) or exclude.dtype != torch.bool:
+            raise ValueError(f"exclude must be a bool mask of shape ({n}, {n}); got "
+                             f"{exclude.dtype} of shape {tuple(exclude.shape)}.")
+        if bool(exclude.diagonal().any()):
+            raise ValueError("exclude must be False on its diagonal: a pair is never its own negative.")
     if similarity == "cosine":
         # Scale the (.., B, K) factors rather than the (.., B, B) matrix, and read the matched
         # similarities off the vectors: on a CPU the B x B element-wise work dominates a step.
@@ -82,12 +93,16 @@ def info_nce_terms(
             # Cosine logits lie in [-1/tau, 1/tau]: one shared shift keeps exp in range, so a
             # single exp serves both directions (logsumexp would compute two).
             p = torch.exp(logits - bound)
+            if exclude is not None:
+                p = p.masked_fill(exclude, 0.0)
             row = torch.log(p.sum(-1)) + bound
             col = torch.log(p.sum(-2)) + bound
             return alignment, 0.5 * (row.mean(-1) + col.mean(-1))
     else:
         logits = similarity_matrix(z_x, z_t, similarity) / tau
         alignment = (z_x - z_t).pow(2).sum(-1).mean(-1) / tau
+    if exclude is not None:
+        logits = logits.masked_fill(exclude, float("-inf"))
     uniformity = 0.5 * (
         torch.logsumexp(logits, dim=-1).mean(-1) + torch.logsumexp(logits, dim=-2).mean(-1)
     )
@@ -99,6 +114,7 @@ def info_nce(
     z_t: torch.Tensor,
     similarity: str = "cosine",
     tau: float = 0.1,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Symmetric InfoNCE, Eq. (1): the mean of the image->text and text->image cross-entropies.
 
@@ -106,9 +122,10 @@ def info_nce(
         z_x, z_t: matched representations, shape (..., B, K).
         similarity: ``"cosine"`` or ``"euclidean"``.
         tau: temperature.
+        exclude: negatives to leave out, as in :func:`info_nce_terms`.
 
     Returns:
         loss per leading index, shape (...); a scalar for plain (B, K) inputs.
     """
-    alignment, uniformity = info_nce_terms(z_x, z_t, similarity, tau)
+    alignment, uniformity = info_nce_terms(z_x, z_t, similarity, tau, exclude)
     return alignment + uniformity

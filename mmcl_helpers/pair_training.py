@@ -46,6 +46,20 @@ class PairEncoders:
     seconds: float
 
 
+def _check_statements(statements, n: int, profile: ImageTextProfile) -> torch.Tensor | None:
+    """Statement ids as a tensor when the profile masks false negatives, else ``None``."""
+    if profile.false_negatives != "mask":
+        return None
+    if statements is None:
+        raise ValueError("profile.false_negatives is 'mask' but no statements were given: pass "
+                         "statements= (CaptionBatch.statement) or use a profile with 'keep'.")
+    arr = np.asarray(statements)
+    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"statements must be {n} integer ids, one per pair; got dtype {arr.dtype} "
+                         f"and shape {arr.shape}.")
+    return torch.from_numpy(arr.astype(np.int64))
+
+
 def train_pair_encoders(
     images: np.ndarray,
     captions: Sequence[str],
@@ -58,6 +72,7 @@ def train_pair_encoders(
     check_every: int = 50,
     data_on_device: bool = True,
     groups: np.ndarray | None = None,
+    statements: np.ndarray | None = None,
 ) -> PairEncoders:
     """Train f_x and f_t with symmetric InfoNCE (cosine similarity) on fixed image-caption pairs.
 
@@ -85,6 +100,10 @@ def train_pair_encoders(
             takes :meth:`~mmcl_helpers.profiles.ImageTextProfile.groups_per_batch` whole groups
             and fills up with pairs from outside the groups (:class:`BatchSampler`); ``None``
             (or a fraction of 0) gives the paper's i.i.d. batches over all N pairs.
+        statements: what each caption states, shape (N,) ints (equal ids: the same statement in
+            any phrasing, :attr:`~mmcl_helpers.datasets.perturbation.CaptionBatch.statement`).
+            Needed when ``profile.false_negatives == "mask"``: a pair's negatives then leave out
+            the captions (and their images) that state the same as its own.
 
     Returns:
         :class:`PairEncoders` (in eval mode).
@@ -106,6 +125,7 @@ def train_pair_encoders(
                          "have nothing to learn from. Check the caption policy or the bias setting.")
     device = v.check_device(device, "train_pair_encoders")
     groups = _check_groups(groups, n, b, profile)
+    same = _check_statements(statements, n, profile)
     progress = show_progress() if progress is None else progress
     vocab = build_vocab(captions)
     max_len = max(1, max(len(tokenize(t)) for t in captions))
@@ -113,6 +133,9 @@ def train_pair_encoders(
     pixels = torch.from_numpy(np.ascontiguousarray(images))
     store = device if data_on_device else "cpu"
     pixels, tokens = pixels.to(store), tokens.to(store)
+    if same is not None:
+        same = same.to(store)
+    off_diagonal = ~torch.eye(b, dtype=torch.bool, device=device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     f_x = ImageEncoder(out_dim, profile.widths, profile.hidden,
@@ -128,7 +151,11 @@ def train_pair_encoders(
         x, t = pixels[idx], tokens[idx]
         if not data_on_device:  # host-resident pairs: each batch is copied over
             x, t = x.to(device), t.to(device)
-        return info_nce(f_x(x), f_t(t), "cosine", profile.tau)
+        exclude = None
+        if same is not None:
+            s = same[idx].to(device)
+            exclude = (s[:, None] == s[None, :]) & off_diagonal
+        return info_nce(f_x(x), f_t(t), "cosine", profile.tau, exclude)
 
     start = time.perf_counter()
     history = adam_loop(

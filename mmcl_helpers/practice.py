@@ -203,7 +203,7 @@ def run_policy_study(
             model = train_pair_encoders(img["train"], caps[(label, seed)].text,
                                         policy_encoding_size(policy), profile, seed=seed,
                                         device=device, progress=progress, desc=label,
-                                        groups=groups)
+                                        groups=groups, statements=caps[(label, seed)].statement)
             t2 = time.perf_counter()
             t_train += t2 - t1
             zs = [encode_pairs(model, img[p], policy_captions(lat[p], policy, seed=seed).text)[0]

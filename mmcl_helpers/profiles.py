@@ -243,6 +243,10 @@ class ImageTextProfile:
         scene_columns: which settings chapter 5's sweeps train: ``"all"`` fourteen (thirteen
             models), or ``"key"`` the columns of
             :data:`~mmcl_helpers.sweeps.KEY_SCENE_COLUMNS` (seven models), to fit a CPU budget.
+        false_negatives: ``"keep"`` (the paper's loss: every other caption in the batch is a
+            negative) or ``"mask"``: captions that state the same thing as a pair's own caption,
+            in any phrasing, are left out of its negatives (see
+            :func:`~mmcl_helpers.losses.info_nce_terms`, argument ``exclude``).
     """
 
     name: str
@@ -266,6 +270,7 @@ class ImageTextProfile:
     group_fraction: float = 0.0
     group_size: int = 4
     scene_columns: str = "all"
+    false_negatives: str = "keep"
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
@@ -289,6 +294,7 @@ _IMAGE_TEXT_FIELDS = {
     "probe_steps": v.POSITIVE_INT, "seeds": v.POSITIVE_INT, "mpi3d_train": v.POSITIVE_INT,
     "first_stride": v.Options(int, (1, 2)), "group_fraction": v.Interval(v.Real, 0, 1, closed="left"),
     "group_size": v.Interval(v.Integral, 2, 7), "scene_columns": v.Options(str, ("all", "key")),
+    "false_negatives": v.Options(str, ("keep", "mask")),
 }
 
 #: Kept for compatibility: the former name of :class:`ImageTextProfile`.

@@ -176,7 +176,8 @@ def run_sweeps(
             model = train_pair_encoders(splits["train"].images, train_caps.text, encoding_size(bias),
                                         profile, seed=s, device=device, progress=progress,
                                         desc=f"{dataset} {label}".strip(),
-                                        groups=splits["train"].groups)
+                                        groups=splits["train"].groups,
+                                        statements=train_caps.statement)
             t1 = time.perf_counter()
             t_train += t1 - t0
             models[(key, s)] = model

@@ -33,7 +33,14 @@ from .naming import (  # noqa: F401 - re-exported, kept for compatibility
     perturbation_settings,
     selection_settings,
 )
-from .perturbation import _COIN_STREAM, _PHRASING_STREAM, _VALUE_STREAM, CaptionBatch, perturb_factors  # noqa: F401
+from .perturbation import (  # noqa: F401
+    _COIN_STREAM,
+    _PHRASING_STREAM,
+    _VALUE_STREAM,
+    CaptionBatch,
+    perturb_factors,
+    statement_ids,
+)
 from .scenes import (
     BACKGROUND_SV,
     DISCRETE_FACTORS,
@@ -243,5 +250,7 @@ def scene_captions(
         values, bias, SEMANTIC_FACTORS, DISCRETE_FACTORS, seed, latents.index
     )
     phrasing = hashed_integers(seed, latents.index, _PHRASING_STREAM, phrasings)
-    text = caption_text(factor_words(reported), phrasing)
-    return CaptionBatch(text=text, phrasing=phrasing, reported=reported, resampled=resampled)
+    words = factor_words(reported)
+    text = caption_text(words, phrasing)
+    return CaptionBatch(text=text, phrasing=phrasing, reported=reported, resampled=resampled,
+                        statement=statement_ids(words))

@@ -42,6 +42,7 @@ from .captions import (
     perturb_factors,
     perturbation_settings,
     selection_settings,
+    statement_ids,
 )
 from .scenes import default_cache_dir, hashed_integers
 
@@ -493,4 +494,5 @@ def mpi3d_captions(index: np.ndarray, bias: CaptionBias, seed: int = 0,
         }
         s = _TEMPLATES[phrasing[j]].format(**parts)
         text.append(s[0].upper() + s[1:])
-    return CaptionBatch(text=text, phrasing=phrasing, reported=reported, resampled=resampled)
+    return CaptionBatch(text=text, phrasing=phrasing, reported=reported, resampled=resampled,
+                        statement=statement_ids(reported))

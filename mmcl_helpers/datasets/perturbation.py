@@ -15,7 +15,7 @@ import numpy as np
 from ..biases import CaptionBias, InvalidIndexSetError
 from ..utils import hashed_integers, hashed_uniform
 
-__all__ = ["CaptionBatch", "perturb_factors"]
+__all__ = ["CaptionBatch", "perturb_factors", "statement_ids"]
 
 
 @dataclass
@@ -28,15 +28,36 @@ class CaptionBatch:
         reported: for each selected factor, the value the caption states (after perturbation),
             shape (N,) each.
         resampled: for each perturbed factor, whether its value was resampled, shape (N,) bool.
+        statement: what each caption states, whatever its phrasing: equal ids mean the same words
+            for every factor, shape (N,) int64 (:func:`statement_ids`); ``None`` when unknown.
     """
 
     text: list[str]
     phrasing: np.ndarray
     reported: dict[str, np.ndarray]
     resampled: dict[str, np.ndarray]
+    statement: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.text)
+
+
+def statement_ids(words: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Ids of what captions state: two captions get the same id when they use the same word
+    (or leave the factor out, ``None``) for every factor, shape (N,) int64, numbered in order
+    of first appearance.
+
+    Args:
+        words: factor -> the word (or value index) each caption uses for it, shape (N,) each.
+    """
+    cols = [np.asarray(w, dtype=object) for _, w in sorted(words.items())]
+    if not cols:
+        raise ValueError("statement_ids needs the words of at least one factor, got none.")
+    n = len(cols[0])
+    if any(len(c) != n for c in cols):
+        raise ValueError(f"every factor needs one word per caption; got lengths {[len(c) for c in cols]}.")
+    seen: dict[tuple, int] = {}
+    return np.array([seen.setdefault(row, len(seen)) for row in zip(*cols)], dtype=np.int64)
 
 
 # Stream ids of the caption's random numbers (distinct from the renderer's 0..11).

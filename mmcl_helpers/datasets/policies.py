@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import validation as val
-from .captions import N_PHRASINGS, CaptionBatch, UnknownFactorError, caption_text, factor_words
+from .captions import N_PHRASINGS, CaptionBatch, UnknownFactorError, caption_text, factor_words, statement_ids
 from .scenes import DISCRETE_FACTORS, SEMANTIC_FACTORS, SceneLatents, hashed_integers, hashed_uniform
 
 __all__ = ["MentionPolicy", "PolicyCaptions", "policy_captions", "describe_policy"]
@@ -66,8 +66,9 @@ class PolicyCaptions(CaptionBatch):
             may still equal the true one).
     """
 
-    mentioned: dict[str, np.ndarray]
-    resampled_mention: dict[str, np.ndarray]
+    # Defaults only because the base class's last field has one; policy_captions fills both.
+    mentioned: dict[str, np.ndarray] = field(default_factory=dict)
+    resampled_mention: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _check_policy(policy: Mapping[str, MentionPolicy]) -> dict[str, MentionPolicy]:
@@ -138,6 +139,7 @@ def policy_captions(
         text=caption_text(words, phrasing), phrasing=phrasing, reported=reported,
         resampled={k: v for k, v in redrawn.items() if rules[k].resample > 0}, mentioned=mentioned,
         resampled_mention=redrawn,
+        statement=statement_ids(words) if words else np.zeros(len(idx), np.int64),
     )
 
 
