@@ -260,8 +260,8 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
     trains the 10-setting selection sweep plus the over-sized [3] model, and the dependent sweep
     at the profile's stride; chapter 3 the perturbation sweep plus the combined setting, both
     ways, and chapter 2's first run again unless it is cached; chapter 4 one model; chapter 5
-    13 scene models and, with MPI3D-complex, 9; chapter 6 three policies over at least three seeds
-    and six over one.
+    13 scene models plus 3 for the feature-suppression comparison and, with MPI3D-complex, 9;
+    chapter 6 three policies over at least three seeds and six over one.
     """
     seeds, stride = profile.seeds, profile.dependent_stride
     dep = len(range(0, 10, stride)) + (0 if 9 % stride == 0 else 1)
@@ -274,7 +274,7 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
                                 ("numerical", dep + 1, seeds, profile.steps)],
         "3, if chapter 2 is not cached": [("numerical", 11, seeds, profile.steps)],
         "4 identifiability proof": [("numerical", 1, 1, profile.steps)],
-        "5 image-text (scenes)": [("image-text", 1, 13 * it_seeds, image_text.steps)],
+        "5 image-text (scenes)": [("image-text", 1, 16 * it_seeds, image_text.steps)],
         "5 image-text (MPI3D)": [("image-text", 1, 9 * it_seeds, image_text.steps)],
         "6 practice": [("image-text", 1, 3 * max(3, it_seeds) + 6, image_text.steps)],
     }

@@ -72,7 +72,7 @@ def test_workload_follows_the_chapters(name, dependent):
     assert work["2 selection bias"] == [("numerical", 11, prof.seeds, prof.steps),
                                         ("numerical", dependent, prof.seeds, prof.steps)]
     assert work["3 perturbation bias"][1] == ("numerical", dependent + 1, prof.seeds, prof.steps)
-    assert work["5 image-text (scenes)"] == [("image-text", 1, 13 * it.seeds, it.steps)]
+    assert work["5 image-text (scenes)"] == [("image-text", 1, 16 * it.seeds, it.steps)]
     assert work["6 practice"] == [("image-text", 1, 3 * max(3, it.seeds) + 6, it.steps)]
 
 

@@ -1,0 +1,123 @@
+"""Feature suppression on rendered scenes: the paper's i.i.d. batches against contrast groups.
+
+Chapter 5's most crowded setting (all seven semantics captioned, none perturbed) is trained twice
+on the same pictures for the same steps: once with i.i.d. batches, once with batches that mix
+contrast groups (scenes sharing every factor but the shape,
+:func:`~mmcl_helpers.datasets.scenes.sample_shape_groups`) with i.i.d. pairs. The most perturbed
+setting is trained with groups as well, to measure whether the groups let perturbed factors in.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import validation as v
+from .datasets.captions import perturbation_settings, selection_settings
+from .profiles import ImageTextProfile, image_text_profile
+from .sweeps import run_scene_sweeps
+
+__all__ = ["SUPPRESSION_GROUPS", "SuppressionRun", "run_feature_suppression"]
+
+#: Contrast groups of the comparison when the profile has none: share of each batch, scenes per group.
+SUPPRESSION_GROUPS: dict[str, float | int] = {"group_fraction": 0.75, "group_size": 4}
+
+
+@dataclass
+class SuppressionRun:
+    """Scores of the comparison.
+
+    Attributes:
+        scores: long table as :attr:`~mmcl_helpers.image_text.ImageTextRun.scores`, plus a
+            column ``batches`` (``"i.i.d."`` or ``"contrast groups"``); settings are labelled
+            ``"all seven"`` and ``"most perturbed"``.
+        profile: the profile both runs trained with (contrast groups switched on).
+        seconds: render, train and probe time of both runs together.
+    """
+
+    scores: pd.DataFrame
+    profile: ImageTextProfile
+    seconds: dict[str, float]
+
+    def table(self, probe: str = "mlp") -> pd.DataFrame:
+        """Factor x (batches, setting, encoder) scores of one probe (seed mean)."""
+        df = self.scores[self.scores["probe"] == probe]
+        return df.pivot_table(index="factor", columns=["batches", "setting", "encoder"],
+                              values="score", aggfunc="mean", sort=False)
+
+    def summary(self, perturbed: tuple[str, ...] = ("x_pos", "y_pos")) -> dict[str, float]:
+        """The numbers chapter 5 quotes: the shape from ẑ_x and ẑ_t in the crowded setting with
+        each kind of batch; with groups, the shape and the worst of the ``perturbed`` (discrete)
+        factors from ẑ_x in the most perturbed setting, the worst image-specific score and the
+        worst phrasing score of either setting."""
+        from .datasets.scenes import IMAGE_FACTORS
+
+        g = "contrast groups"
+        groups = self.scores.query("batches == @g and probe == 'mlp'")
+        mean = groups.groupby(["setting", "factor", "encoder"])["score"].mean()
+        return {
+            "shape_iid_x": self.cell("i.i.d.", "all seven", "shape"),
+            "shape_iid_t": self.cell("i.i.d.", "all seven", "shape", "t"),
+            "shape_groups_x": self.cell(g, "all seven", "shape"),
+            "shape_groups_t": self.cell(g, "all seven", "shape", "t"),
+            "most_shape_x": self.cell(g, "most perturbed", "shape"),
+            "most_perturbed_max": max(self.cell(g, "most perturbed", f) for f in perturbed),
+            "image_max": float(mean[mean.index.get_level_values("factor").isin(IMAGE_FACTORS)].max()),
+            "template_max": float(mean[mean.index.get_level_values("factor") == "template"].max()),
+        }
+
+    def cell(self, batches: str, setting: str, factor: str, encoder: str = "x",
+             probe: str = "mlp") -> float:
+        """One seed-mean score."""
+        df = self.scores.query("batches == @batches and setting == @setting and factor == @factor "
+                               "and encoder == @encoder and probe == @probe")
+        if df.empty:
+            raise KeyError(f"no score for batches={batches!r}, setting={setting!r}, "
+                           f"factor={factor!r}, encoder={encoder!r}, probe={probe!r}.")
+        return float(df["score"].mean())
+
+
+def run_feature_suppression(
+    profile: ImageTextProfile | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+    cache_dir: str | Path | None = None,
+) -> SuppressionRun:
+    """Train the most crowded setting with i.i.d. batches and with contrast groups (same scenes,
+    same steps), and the most perturbed setting with contrast groups.
+
+    Args:
+        profile: sizes; default the active profile's. One without contrast groups
+            (``group_fraction == 0``) gets :data:`SUPPRESSION_GROUPS`.
+        seed, device, progress, cache_dir: as in :func:`~mmcl_helpers.sweeps.run_scene_sweeps`.
+
+    Returns:
+        :class:`SuppressionRun` (three models per seed).
+    """
+    v.check_params("run_feature_suppression",
+                   profile=(profile, [v.InstanceOf(ImageTextProfile), None]), seed=(seed, v.NONNEG_INT))
+    profile = profile or image_text_profile()
+    if profile.group_fraction == 0:
+        profile = profile.with_overrides(**SUPPRESSION_GROUPS)
+    everything = list(selection_settings().values())[-1]
+    most = list(perturbation_settings().values())[0]
+    t0 = time.perf_counter()
+    runs = {
+        "i.i.d.": run_scene_sweeps(profile, seed, device=device, progress=progress,
+                                   cache_dir=cache_dir, iid_batches=True,
+                                   settings={"crowded": {"all seven": everything}}),
+        "contrast groups": run_scene_sweeps(profile, seed, device=device, progress=progress,
+                                            cache_dir=cache_dir,
+                                            settings={"crowded": {"all seven": everything,
+                                                                  "most perturbed": most}}),
+    }
+    frames = []
+    for name, run in runs.items():
+        frames.append(run.scores.assign(batches=name))
+    seconds = {k: round(sum(r.seconds[k] for r in runs.values()), 1) for k in ("render", "train", "probe")}
+    seconds["total"] = round(time.perf_counter() - t0, 1)
+    return SuppressionRun(pd.concat(frames, ignore_index=True), profile, seconds)

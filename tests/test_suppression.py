@@ -1,0 +1,56 @@
+"""Chapter 5's feature-suppression comparison: i.i.d. batches against contrast groups."""
+
+import pytest
+
+from mmcl_helpers.datasets.scenes import IMAGE_FACTORS
+from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
+from mmcl_helpers.suppression import SUPPRESSION_GROUPS, run_feature_suppression
+
+TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
+    n_train=256, n_probe_train=64, n_probe_test=64, steps=3, batch_size=32, widths=(4, 8, 8),
+    hidden=16, text_embed=8, text_channels=8, probe_steps=10,
+)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return run_feature_suppression(TINY, seed=1, progress=False, cache_dir=tmp_path_factory.mktemp("s"))
+
+
+def test_three_models_same_scenes_groups_switched_on(run):
+    assert run.profile.group_fraction == SUPPRESSION_GROUPS["group_fraction"]
+    assert run.profile.group_size == SUPPRESSION_GROUPS["group_size"]
+    trained = run.scores.groupby(["batches", "setting"]).size()
+    assert sorted(trained.index) == [("contrast groups", "all seven"), ("contrast groups", "most perturbed"),
+                                     ("i.i.d.", "all seven")]
+    # Every factor (semantic, image-specific, the phrasing) is scored for every model.
+    factors = set(run.scores["factor"])
+    assert set(IMAGE_FACTORS) <= factors and {"shape", "template"} <= factors
+    assert set(run.seconds) == {"render", "train", "probe", "total"}
+
+
+def test_summary_reads_the_table(run):
+    s = run.summary()
+    tab = run.table()
+    assert s["shape_iid_x"] == pytest.approx(tab[("i.i.d.", "all seven", "x")]["shape"])
+    assert s["shape_groups_t"] == pytest.approx(tab[("contrast groups", "all seven", "t")]["shape"])
+    assert s["most_perturbed_max"] == pytest.approx(
+        max(tab[("contrast groups", "most perturbed", "x")][f] for f in ("x_pos", "y_pos")))
+    groups = tab.xs("contrast groups", axis=1, level="batches")
+    assert s["image_max"] == pytest.approx(groups.loc[list(IMAGE_FACTORS)].max().max())
+    assert s["template_max"] == pytest.approx(groups.loc["template"].max())
+    with pytest.raises(KeyError, match="no score"):
+        run.cell("i.i.d.", "most perturbed", "shape")
+
+
+def test_a_profile_with_groups_keeps_its_own_and_same_seed_same_numbers(tmp_path):
+    own = TINY.with_overrides(group_fraction=0.5, group_size=2)
+    a = run_feature_suppression(own, seed=1, progress=False, cache_dir=tmp_path)
+    b = run_feature_suppression(own, seed=1, progress=False, cache_dir=tmp_path)
+    assert a.profile.group_fraction == 0.5 and a.profile.group_size == 2
+    assert a.scores["score"].tolist() == b.scores["score"].tolist()
+
+
+def test_bad_profile_is_named():
+    with pytest.raises((TypeError, ValueError), match="profile"):
+        run_feature_suppression("cpu")
