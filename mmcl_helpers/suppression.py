@@ -22,7 +22,7 @@ from .sweeps import run_scene_sweeps
 
 __all__ = ["SUPPRESSION_GROUPS", "SuppressionRun", "run_feature_suppression"]
 
-#: Contrast groups of the comparison when the profile has none: share of each batch, scenes per group.
+#: Share of each batch in contrast groups and scenes per group, for a profile without groups.
 SUPPRESSION_GROUPS: dict[str, float | int] = {"group_fraction": 0.75, "group_size": 4}
 
 
