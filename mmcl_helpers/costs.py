@@ -246,7 +246,7 @@ def image_text_step_cost(settings, out_dim: int = 7, ops_batch: int = 8) -> Step
 
     def run(steps: int) -> None:
         train_pair_encoders(images, caps.text, out_dim, small.with_overrides(steps=steps), seed=0,
-                            device="cpu", progress=False)
+                            device="cpu", progress=False, statements=caps.statement)
 
     ops, reads = _ops_and_reads(run, 2)
     return StepCost(flops, ops, reads)
@@ -260,12 +260,15 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
     trains the 10-setting selection sweep plus the over-sized [3] model, and the dependent sweep
     at the profile's stride; chapter 3 the perturbation sweep plus the combined setting, both
     ways, and chapter 2's first run again unless it is cached; chapter 4 one model; chapter 5
-    13 scene models plus 3 for the feature-suppression comparison and, with MPI3D-complex, 9;
-    chapter 6 three policies over at least three seeds and six over one.
+    13 scene models (7 with ``scene_columns="key"``) plus the feature-suppression comparison (1
+    model when the sweeps already use contrast groups, else 3) and, with MPI3D-complex, 9;
+    chapter 6 three policies over at least three seeds and six over one, at the sizes of
+    :func:`~mmcl_helpers.practice.policy_profile` (kind ``"image-text, policies"``).
     """
     seeds, stride = profile.seeds, profile.dependent_stride
     dep = len(range(0, 10, stride)) + (0 if 9 % stride == 0 else 1)
     it_seeds = image_text.seeds
+    scenes = (7 if image_text.scene_columns == "key" else 13) + (1 if image_text.group_fraction > 0 else 3)
     return {
         "1 latent model": [],
         "2 selection bias": [("numerical", 11, seeds, profile.steps),
@@ -274,9 +277,9 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
                                 ("numerical", dep + 1, seeds, profile.steps)],
         "3, if chapter 2 is not cached": [("numerical", 11, seeds, profile.steps)],
         "4 identifiability proof": [("numerical", 1, 1, profile.steps)],
-        "5 image-text (scenes)": [("image-text", 1, 16 * it_seeds, image_text.steps)],
+        "5 image-text (scenes)": [("image-text", 1, scenes * it_seeds, image_text.steps)],
         "5 image-text (MPI3D)": [("image-text", 1, 9 * it_seeds, image_text.steps)],
-        "6 practice": [("image-text", 1, 3 * max(3, it_seeds) + 6, image_text.steps)],
+        "6 practice": [("image-text, policies", 1, 3 * max(3, it_seeds) + 6, image_text.steps)],
     }
 
 
@@ -319,7 +322,10 @@ def chapter_costs(profiles: list[str] | None = None, chapter: int | None = None)
 def _stored_step_cost(kind: str, prof: Profile, image_text, members: int) -> StepCost:
     """:func:`numerical_step_cost` or :func:`image_text_step_cost`, read from the cache if there."""
     from . import storage
+    from .practice import policy_profile
 
+    if kind == "image-text, policies":
+        image_text = policy_profile(image_text)
     config = {"kind": kind, "members": members, "torch": torch.__version__,
               "source": storage.source_digest(),
               "sizes": vars(prof) if kind == "numerical" else vars(image_text)}

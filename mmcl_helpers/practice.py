@@ -57,6 +57,7 @@ __all__ = [
     "DISCARDED_BAR",
     "recovery_class",
     "carried_factors",
+    "policy_profile",
     "policy_encoding_size",
     "policy_role",
     "PolicyStudy",
@@ -100,9 +101,27 @@ def policy_role(policy: Mapping[str, MentionPolicy | tuple[float, float]], facto
     return "unbiased" if rule.mention == 1 else "partly mentioned"
 
 
-def policy_encoding_size(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> int:
-    """Encoding size of a policy: the paper's size for its number of carried factors (at least 3)."""
-    return SCENE_ENCODING_SIZES[max(1, len(carried_factors(policy)))]
+def policy_profile(profile: ImageTextProfile) -> ImageTextProfile:
+    """The sizes chapter 6 trains its policies with: ``profile`` with a stride-2 first stage.
+
+    Why: the policies' captions carry at most three factors, and with so few the stride-2 stem
+    already tells the seven silhouettes apart (chapter 5's ``{shape}`` columns); the stride-1
+    stage of chapter 5's recipe is for the crowded settings and costs about twice as much per step.
+    Contrast groups, the false-negative mask and the encoding sizes are kept.
+    """
+    val.check_params("policy_profile", profile=(profile, val.InstanceOf(ImageTextProfile)))
+    return profile.with_overrides(first_stride=2)
+
+
+def policy_encoding_size(policy: Mapping[str, MentionPolicy | tuple[float, float]],
+                         dims_per_factor: int = 0) -> int:
+    """Encoding size of a policy: the paper's size for its number ``n`` of carried factors (at
+    least 3), or ``max(that, dims_per_factor * n)`` (as
+    :func:`~mmcl_helpers.datasets.scenes.scene_encoding_size`)."""
+    val.check_params("policy_encoding_size",
+                     dims_per_factor=(dims_per_factor, val.Interval(val.Integral, 0, 8, closed="both")))
+    n = len(carried_factors(policy))
+    return max(SCENE_ENCODING_SIZES[max(1, n)], int(dims_per_factor) * n)
 
 
 @dataclass
@@ -201,7 +220,8 @@ def run_policy_study(
             t1 = time.perf_counter()
             caps[(label, seed)] = policy_captions(lat["train"], policy, seed=seed)
             model = train_pair_encoders(img["train"], caps[(label, seed)].text,
-                                        policy_encoding_size(policy), profile, seed=seed,
+                                        policy_encoding_size(policy, profile.dims_per_factor),
+                                        profile, seed=seed,
                                         device=device, progress=progress, desc=label,
                                         groups=groups, statements=caps[(label, seed)].statement)
             t2 = time.perf_counter()
@@ -244,7 +264,8 @@ def run_policy_study(
                                   for p, f in zip(scores["policy"], scores["factor"])])
         frames.append(scores)
     config = {"profile": asdict(profile), "seeds": seeds, "data_seed": data_seed,
-              "encoding_sizes": {k: policy_encoding_size(p) for k, p in policies.items()},
+              "encoding_sizes": {k: policy_encoding_size(p, profile.dims_per_factor)
+                                 for k, p in policies.items()},
               "policies": {k: {f: asdict(r) for f, r in _rules(p).items()} for k, p in policies.items()}}
     seconds = {"render": round(t_render, 1), "train": round(t_train, 1), "probe": round(t_probe, 1)}
     return PolicyStudy(pd.concat(frames, ignore_index=True), z, lat, caps, dict(policies), seconds,

@@ -47,6 +47,8 @@ __all__ = [
     "image_text_profile",
     "image_text_settings",
     "image_text_table",
+    "image_text_departures",
+    "RECIPE_REASONS",
 ]
 
 
@@ -218,6 +220,11 @@ class ImageTextProfile:
     and cosine similarity the loss barely moves in that budget (the logits are confined to
     [-1, 1]).
 
+    ``smoke``, ``cpu`` and ``gpu`` also change the recipe where chapter 5 found the paper's
+    i.i.d. batches crowd the shape out in a short run: contrast groups, the false-negative mask,
+    a stride-1 first stage and two output dimensions per unbiased factor
+    (:func:`image_text_departures` lists each with its reason); ``paper`` keeps the paper's.
+
     Attributes:
         name: the profile name (``smoke``, ``cpu``, ``gpu``, ``paper``).
         n_train: image-caption pairs in the training set (rendered once, cached).
@@ -247,6 +254,10 @@ class ImageTextProfile:
             negative) or ``"mask"``: captions that state the same thing as a pair's own caption,
             in any phrasing, are left out of its negatives (see
             :func:`~mmcl_helpers.losses.info_nce_terms`, argument ``exclude``).
+        dims_per_factor: ``0`` gives the paper's encoding sizes
+            (:data:`~mmcl_helpers.datasets.scenes.SCENE_ENCODING_SIZES`); ``k >= 1`` gives each
+            setting ``max(paper's size, k * number of unbiased semantics)`` dimensions (see
+            :func:`~mmcl_helpers.datasets.scenes.scene_encoding_size`).
     """
 
     name: str
@@ -271,6 +282,7 @@ class ImageTextProfile:
     group_size: int = 4
     scene_columns: str = "all"
     false_negatives: str = "keep"
+    dims_per_factor: int = 0
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
@@ -295,6 +307,7 @@ _IMAGE_TEXT_FIELDS = {
     "first_stride": v.Options(int, (1, 2)), "group_fraction": v.Interval(v.Real, 0, 1, closed="left"),
     "group_size": v.Interval(v.Integral, 2, 7), "scene_columns": v.Options(str, ("all", "key")),
     "false_negatives": v.Options(str, ("keep", "mask")),
+    "dims_per_factor": v.Interval(v.Integral, 0, 8, closed="both"),
 }
 
 #: Kept for compatibility: the former name of :class:`ImageTextProfile`.
@@ -307,15 +320,20 @@ IMAGE_TEXT_PROFILES: dict[str, ImageTextProfile] = {
         ImageTextProfile("smoke", n_train=2000, n_probe_train=600, n_probe_test=600, steps=40,
                          batch_size=64, lr=2e-3, warmup=0.1, tau=0.1, widths=(8, 16, 32), hidden=64,
                          text_embed=16, text_channels=32, grad_clip=5.0, probe_steps=100, seeds=1,
-                         mpi3d_train=2000),
+                         mpi3d_train=2000, first_stride=1,
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         scene_columns="key"),
         ImageTextProfile("cpu", n_train=20000, n_probe_train=4000, n_probe_test=4000, steps=1200,
                          batch_size=128, lr=2e-3, warmup=0.05, tau=0.1, widths=(16, 32, 64),
                          hidden=128, text_embed=32, text_channels=64, grad_clip=5.0, probe_steps=600,
-                         seeds=1, mpi3d_train=20000),
+                         seeds=1, mpi3d_train=20000, first_stride=1,
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         scene_columns="key"),
         ImageTextProfile("gpu", n_train=80000, n_probe_train=10000, n_probe_test=10000, steps=10000,
                          batch_size=256, lr=1e-3, warmup=0.05, tau=0.1, widths=(32, 64, 128),
                          hidden=256, text_embed=64, text_channels=128, grad_clip=5.0,
-                         probe_steps=2000, seeds=3, mpi3d_train=44720),
+                         probe_steps=2000, seeds=3, mpi3d_train=44720, first_stride=1,
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2),
         ImageTextProfile("paper", n_train=80000, n_probe_train=10000, n_probe_test=10000,
                          steps=100_000, batch_size=256, lr=1e-5, warmup=0.0, tau=1.0,
                          widths=(64, 128, 256), hidden=512, text_embed=128, text_channels=256,
@@ -336,3 +354,59 @@ image_text_settings = image_text_profile
 def image_text_table() -> pd.DataFrame:
     """All image-text sizes side by side, one column per profile (the table chapter 5 prints)."""
     return profiles_table("image_text")
+
+
+#: Why a profile's image-text recipe may differ from the paper's (App. E), field by field: the
+#: reasons chapter 5's departures table prints beside the values.
+RECIPE_REASONS: dict[str, str] = {
+    "group_fraction": "contrast groups (scenes sharing every factor but the shape) keep the shape "
+                      "from being crowded out by easier factors (feature suppression)",
+    "false_negatives": "captions that state the same thing are not negatives of each other, so the "
+                       "loss stops rewarding the phrasing and the image-specific factors",
+    "first_stride": "a stride-1 first stage keeps the 32x32 map (as a ResNet-18's first stage "
+                    "does), so the silhouettes stay apart next to six other factors",
+    "dims_per_factor": "cosine similarity leaves one dimension fewer than the output size; a "
+                       "seven-valued shape needs more than one of them next to six other factors",
+    "tau": "with cosine similarity and tau 1 the logits lie in [-1, 1] and the loss hardly moves "
+           "in a CPU budget",
+    "lr": "a larger rate with warm-up and cosine decay trains in about a thousand steps",
+    "steps": "a CPU affords minutes, not GPU-days",
+}
+
+
+def _recipe_value(p: ImageTextProfile, name: str) -> str:
+    """One recipe field of a profile, in words."""
+    if name == "group_fraction":
+        if p.group_fraction == 0:
+            return "i.i.d. batches"
+        return (f"{p.groups_per_batch()} contrast groups of {p.group_size} per batch of "
+                f"{p.batch_size} (share {p.group_fraction:g}), the rest i.i.d.")
+    if name == "false_negatives":
+        return {"keep": "every other caption is a negative",
+                "mask": "captions stating the same thing are left out"}[p.false_negatives]
+    if name == "first_stride":
+        return f"first stage stride {p.first_stride}"
+    if name == "dims_per_factor":
+        return ("the paper's sizes (3-7)" if p.dims_per_factor == 0
+                else f"max(paper's size, {p.dims_per_factor} x unbiased factors)")
+    return f"{getattr(p, name):g}" if name != "steps" else f"{p.steps:,d}"
+
+
+def image_text_departures(profile: ImageTextProfile | str | None = None) -> pd.DataFrame:
+    """Where a profile's image-text training recipe departs from the ``paper`` profile's, and why.
+
+    Args:
+        profile: an :class:`ImageTextProfile`, a profile name, or ``None`` for the active one.
+
+    Returns:
+        One row per field of :data:`RECIPE_REASONS` that differs from the ``paper`` profile
+        (index: the field), columns ``paper``, ``this profile`` and ``why``; no rows for the
+        ``paper`` profile itself. Sizes (data, widths) are in :func:`image_text_table`.
+    """
+    if profile is None or isinstance(profile, str):
+        profile = image_text_profile(profile)
+    v.check_params("image_text_departures", profile=(profile, v.InstanceOf(ImageTextProfile)))
+    paper = IMAGE_TEXT_PROFILES["paper"]
+    rows = [(name, _recipe_value(paper, name), _recipe_value(profile, name), why)
+            for name, why in RECIPE_REASONS.items() if getattr(profile, name) != getattr(paper, name)]
+    return pd.DataFrame(rows, columns=["field", "paper", "this profile", "why"]).set_index("field")

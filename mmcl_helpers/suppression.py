@@ -10,7 +10,7 @@ setting is trained with groups as well, to measure whether the groups let pertur
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,7 @@ import pandas as pd
 from . import validation as v
 from .datasets.captions import perturbation_settings, selection_settings
 from .profiles import ImageTextProfile, image_text_profile
-from .sweeps import run_scene_sweeps
+from .sweeps import ImageTextRun, run_scene_sweeps
 
 __all__ = ["SUPPRESSION_GROUPS", "SuppressionRun", "run_feature_suppression"]
 
@@ -35,7 +35,8 @@ class SuppressionRun:
             column ``batches`` (``"i.i.d."`` or ``"contrast groups"``); settings are labelled
             ``"all seven"`` and ``"most perturbed"``.
         profile: the profile both runs trained with (contrast groups switched on).
-        seconds: render, train and probe time of both runs together.
+        seconds: render, train and probe time of the runs trained here (settings taken from
+            ``sweeps`` cost nothing), and ``reused``: how many settings came from ``sweeps``.
     """
 
     scores: pd.DataFrame
@@ -86,6 +87,7 @@ def run_feature_suppression(
     device: str | None = None,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    sweeps: ImageTextRun | None = None,
 ) -> SuppressionRun:
     """Train the most crowded setting with i.i.d. batches and with contrast groups (same scenes,
     same steps), and the most perturbed setting with contrast groups.
@@ -94,6 +96,10 @@ def run_feature_suppression(
         profile: sizes; default the active profile's. One without contrast groups
             (``group_fraction == 0``) gets :data:`SUPPRESSION_GROUPS`.
         seed, device, progress, cache_dir: as in :func:`~mmcl_helpers.sweeps.run_scene_sweeps`.
+        sweeps: a :func:`~mmcl_helpers.sweeps.run_scene_sweeps` run of the same profile and seed
+            whose batches already have contrast groups: its all-seven and most perturbed columns
+            are the same models, so their scores are taken from it instead of training them again
+            (settings it lacks are trained). Anything else is ignored and both are trained.
 
     Returns:
         :class:`SuppressionRun` (three models per seed).
@@ -103,21 +109,37 @@ def run_feature_suppression(
     profile = profile or image_text_profile()
     if profile.group_fraction == 0:
         profile = profile.with_overrides(**SUPPRESSION_GROUPS)
-    everything = list(selection_settings().values())[-1]
-    most = list(perturbation_settings().values())[0]
+    everything = list(selection_settings().items())[-1]
+    most = list(perturbation_settings().items())[0]
     t0 = time.perf_counter()
-    runs = {
-        "i.i.d.": run_scene_sweeps(profile, seed, device=device, progress=progress,
-                                   cache_dir=cache_dir, iid_batches=True,
-                                   settings={"crowded": {"all seven": everything}}),
-        "contrast groups": run_scene_sweeps(profile, seed, device=device, progress=progress,
-                                            cache_dir=cache_dir,
-                                            settings={"crowded": {"all seven": everything,
-                                                                  "most perturbed": most}}),
-    }
+    wanted = {"all seven": everything, "most perturbed": most}
     frames = []
+    if sweeps is not None and _same_recipe(sweeps, profile, seed):
+        for name, (label, _) in list(wanted.items()):
+            part = sweeps.scores[sweeps.scores["setting"] == label]
+            if not part.empty:
+                frames.append(part.assign(sweep="crowded", setting=name, batches="contrast groups"))
+                del wanted[name]
+    reused = len(frames)
+    runs = {"i.i.d.": run_scene_sweeps(profile, seed, device=device, progress=progress,
+                                       cache_dir=cache_dir, iid_batches=True,
+                                       settings={"crowded": {"all seven": everything[1]}})}
+    if wanted:
+        runs["contrast groups"] = run_scene_sweeps(
+            profile, seed, device=device, progress=progress, cache_dir=cache_dir,
+            settings={"crowded": {name: bias for name, (_, bias) in wanted.items()}})
     for name, run in runs.items():
         frames.append(run.scores.assign(batches=name))
-    seconds = {k: round(sum(r.seconds[k] for r in runs.values()), 1) for k in ("render", "train", "probe")}
+    seconds: dict[str, float] = {
+        k: round(sum(r.seconds[k] for r in runs.values()), 1) for k in ("render", "train", "probe")}
     seconds["total"] = round(time.perf_counter() - t0, 1)
+    seconds["reused"] = reused
     return SuppressionRun(pd.concat(frames, ignore_index=True), profile, seconds)
+
+
+def _same_recipe(sweeps: ImageTextRun, profile: ImageTextProfile, seed: int) -> bool:
+    """Whether ``sweeps`` trained with ``profile`` (contrast groups on) from data seed ``seed``."""
+    return (isinstance(sweeps, ImageTextRun) and profile.group_fraction > 0
+            and not sweeps.config.get("iid_batches", False)
+            and sweeps.config.get("profile") == asdict(profile)
+            and sweeps.config.get("data_seed") == seed)

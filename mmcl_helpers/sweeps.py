@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -278,7 +279,8 @@ def run_scene_sweeps(
         splits["train"] = replace(splits["train"], groups=None)
     render = time.perf_counter() - t0
     run = run_sweeps({name: known[name] for name in sweeps}, splits, SEMANTIC_FACTORS,
-                     DISCRETE_FACTORS, scene_encoding_size, profile, seed, "scenes", device, progress)
+                     DISCRETE_FACTORS, partial(scene_encoding_size, dims_per_factor=profile.dims_per_factor),
+                     profile, seed, "scenes", device, progress)
     run.seconds = {"render": round(render, 1), **run.seconds}
     run.config["data_seed"] = seed
     run.config["iid_batches"] = iid_batches

@@ -18,9 +18,12 @@ from mmcl_helpers.pair_training import BatchSampler, train_pair_encoders
 from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.sweeps import scene_splits
 
+# The paper's recipe (i.i.d. batches, every other caption a negative, stride-2 stem, the paper's
+# encoding sizes, all columns): the tests that need the book's recipe switch it on themselves.
 TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=96, n_probe_train=40, n_probe_test=40, steps=3, batch_size=32, widths=(4, 8, 8),
     hidden=16, text_embed=8, text_channels=8, probe_steps=20,
+    group_fraction=0.0, false_negatives="keep", first_stride=2, dims_per_factor=0, scene_columns="all",
 )
 
 

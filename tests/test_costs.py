@@ -72,8 +72,11 @@ def test_workload_follows_the_chapters(name, dependent):
     assert work["2 selection bias"] == [("numerical", 11, prof.seeds, prof.steps),
                                         ("numerical", dependent, prof.seeds, prof.steps)]
     assert work["3 perturbation bias"][1] == ("numerical", dependent + 1, prof.seeds, prof.steps)
-    assert work["5 image-text (scenes)"] == [("image-text", 1, 16 * it.seeds, it.steps)]
-    assert work["6 practice"] == [("image-text", 1, 3 * max(3, it.seeds) + 6, it.steps)]
+    # Key columns train 7 scene models, all train 13; the suppression comparison adds the i.i.d.
+    # model only when the sweeps already use contrast groups, else its three models.
+    scenes = {"smoke": 7 + 1, "cpu": 7 + 1, "gpu": 13 + 1, "paper": 13 + 3}[name]
+    assert work["5 image-text (scenes)"] == [("image-text", 1, scenes * it.seeds, it.steps)]
+    assert work["6 practice"] == [("image-text, policies", 1, 3 * max(3, it.seeds) + 6, it.steps)]
 
 
 def test_plan_says_train_then_load(tmp_path, monkeypatch):

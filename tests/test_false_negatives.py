@@ -12,8 +12,11 @@ from mmcl_helpers.losses import info_nce, info_nce_terms, similarity_matrix
 from mmcl_helpers.pair_training import train_pair_encoders
 from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
 
+# The paper's recipe (i.i.d. batches, every other caption a negative, stride-2 stem, the paper's
+# encoding sizes, all columns): the tests that need the book's recipe switch it on themselves.
 TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=64, steps=3, batch_size=16, widths=(4, 8, 8), hidden=16, text_embed=8, text_channels=8,
+    group_fraction=0.0, false_negatives="keep", first_stride=2, dims_per_factor=0, scene_columns="all",
 )
 
 

@@ -5,6 +5,7 @@ import pytest
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS
 from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.suppression import SUPPRESSION_GROUPS, run_feature_suppression
+from mmcl_helpers.sweeps import run_scene_sweeps
 
 TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=256, n_probe_train=64, n_probe_test=64, steps=3, batch_size=32, widths=(4, 8, 8),
@@ -26,7 +27,8 @@ def test_three_models_same_scenes_groups_switched_on(run):
     # Every factor (semantic, image-specific, the phrasing) is scored for every model.
     factors = set(run.scores["factor"])
     assert set(IMAGE_FACTORS) <= factors and {"shape", "template"} <= factors
-    assert set(run.seconds) == {"render", "train", "probe", "total"}
+    assert set(run.seconds) == {"render", "train", "probe", "total", "reused"}
+    assert run.seconds["reused"] == 0
 
 
 def test_summary_reads_the_table(run):
@@ -54,3 +56,40 @@ def test_a_profile_with_groups_keeps_its_own_and_same_seed_same_numbers(tmp_path
 def test_bad_profile_is_named():
     with pytest.raises((TypeError, ValueError), match="profile"):
         run_feature_suppression("cpu")
+
+
+def test_the_sweeps_models_are_reused_and_are_the_same_models(tmp_path):
+    import torch
+
+    from mmcl_helpers.datasets.captions import perturbation_settings, selection_settings
+
+    own = TINY.with_overrides(group_fraction=0.5, group_size=2, scene_columns="key")
+    sweeps = run_scene_sweeps(own, seed=1, progress=False, cache_dir=tmp_path)
+    fresh = run_feature_suppression(own, seed=1, progress=False, cache_dir=tmp_path)
+    reused = run_feature_suppression(own, seed=1, progress=False, cache_dir=tmp_path, sweeps=sweeps)
+    assert fresh.seconds["reused"] == 0 and reused.seconds["reused"] == 2
+    keys = ["batches", "setting", "encoder", "factor", "probe"]
+    assert sorted(set(map(tuple, fresh.scores[keys[:2]].values))) == sorted(
+        set(map(tuple, reused.scores[keys[:2]].values)))
+    # The grouped scores are the sweeps' own rows; the i.i.d. model is trained and probed alike.
+    (all_label, all_bias), = list(selection_settings().items())[-1:]
+    (most_label, most_bias), = list(perturbation_settings().items())[:1]
+    mine = reused.scores.query("batches == 'contrast groups' and setting == 'all seven'")["score"]
+    theirs = sweeps.scores.query("setting == @all_label")["score"]
+    assert mine.tolist() == theirs.tolist()
+    iid = [r.scores.query("batches == 'i.i.d.'").set_index(keys)["score"].sort_index()
+           for r in (fresh, reused)]
+    assert iid[0].tolist() == iid[1].tolist()
+    # Reusing is sound because training the two settings on their own gives the same weights
+    # (their probe scores differ slightly: probes are fitted as one ensemble per call).
+    alone = run_scene_sweeps(own, seed=1, progress=False, cache_dir=tmp_path,
+                             settings={"crowded": {"all seven": all_bias, "most perturbed": most_bias}})
+    for key, model in alone.models.items():
+        a, b = model.f_x.state_dict(), sweeps.models[key].f_x.state_dict()
+        assert all(torch.equal(a[n], b[n]) for n in a)
+    # A run of another seed, or one trained without groups, is not reused.
+    other = run_feature_suppression(own, seed=2, progress=False, cache_dir=tmp_path, sweeps=sweeps)
+    assert other.seconds["reused"] == 0
+    iid = run_scene_sweeps(own, seed=1, progress=False, cache_dir=tmp_path, iid_batches=True)
+    assert run_feature_suppression(own, seed=1, progress=False, cache_dir=tmp_path,
+                                   sweeps=iid).seconds["reused"] == 0

@@ -269,10 +269,19 @@ def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: in
     return SceneLatents(**data)
 
 
-def scene_encoding_size(bias) -> int:
+def scene_encoding_size(bias, dims_per_factor: int = 0) -> int:
     """Encoding size of a scene setting (a :class:`~mmcl_helpers.biases.CaptionBias`):
-    :data:`SCENE_ENCODING_SIZES` of its number of unbiased semantics."""
-    return SCENE_ENCODING_SIZES[len(bias.unbiased)]
+    :data:`SCENE_ENCODING_SIZES` of its number ``n`` of unbiased semantics, or
+    ``max(that, dims_per_factor * n)`` when ``dims_per_factor`` >= 1.
+
+    Why more than the paper's sizes can be needed: with cosine similarity the encodings live on a
+    sphere, one dimension fewer than their size, and a seven-valued shape needs more than one
+    direction of it next to six other factors (chapter 5, "departures").
+    """
+    val.check_params("scene_encoding_size",
+                     dims_per_factor=(dims_per_factor, val.Interval(val.Integral, 0, 8, closed="both")))
+    n = len(bias.unbiased)
+    return max(SCENE_ENCODING_SIZES[max(1, n)], int(dims_per_factor) * n)
 
 
 #: Exact R^2 of a factor's best linear prediction from some of its causes, from the structural
