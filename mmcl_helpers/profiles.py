@@ -356,8 +356,8 @@ def image_text_table() -> pd.DataFrame:
     return profiles_table("image_text")
 
 
-#: Why a profile's image-text recipe may differ from the paper's (App. E), field by field: the
-#: reasons chapter 5's departures table prints beside the values.
+#: Why a profile's image-text recipe may differ from the paper's (App. E), field by field, as
+#: chapter 5's departures table prints them beside the values.
 RECIPE_REASONS: dict[str, str] = {
     "group_fraction": "contrast groups (scenes sharing every factor but the shape) keep the shape "
                       "from being crowded out by easier factors (feature suppression)",

@@ -1,0 +1,48 @@
+"""The book's image-text recipe: encoding sizes per factor, the departures table, chapter 6's sizes."""
+
+import pytest
+
+from mmcl_helpers.datasets.captions import perturbation_settings, selection_settings
+from mmcl_helpers.datasets.policies import MentionPolicy
+from mmcl_helpers.datasets.scenes import SCENE_ENCODING_SIZES, scene_encoding_size
+from mmcl_helpers.practice import policy_encoding_size, policy_profile
+from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES, RECIPE_REASONS, image_text_departures
+
+
+def test_dims_per_factor_gives_at_least_the_papers_size():
+    sel = list(selection_settings().values())
+    assert [scene_encoding_size(b) for b in sel] == [SCENE_ENCODING_SIZES[k] for k in range(1, 8)]
+    assert [scene_encoding_size(b, 2) for b in sel] == [3, 4, 6, 8, 10, 12, 14]
+    most = list(perturbation_settings().values())[0]  # only the shape unbiased
+    assert scene_encoding_size(most, 2) == 3 and scene_encoding_size(most, 5) == 5
+    policy = {"shape": MentionPolicy(), "b_color": MentionPolicy()}
+    assert policy_encoding_size(policy) == 3 and policy_encoding_size(policy, 2) == 4
+    for bad in (-1, 9, 1.5):
+        with pytest.raises((TypeError, ValueError), match="dims_per_factor"):
+            scene_encoding_size(sel[0], bad)
+        with pytest.raises((TypeError, ValueError), match="dims_per_factor"):
+            policy_encoding_size(policy, bad)
+    with pytest.raises((TypeError, ValueError), match="dims_per_factor"):
+        IMAGE_TEXT_PROFILES["cpu"].with_overrides(dims_per_factor=9)
+
+
+def test_departures_name_every_changed_field_with_a_reason():
+    assert image_text_departures("paper").empty
+    cpu = image_text_departures("cpu")
+    assert {"group_fraction", "false_negatives", "first_stride", "dims_per_factor", "tau"} <= set(cpu.index)
+    assert (cpu["why"] == [RECIPE_REASONS[f] for f in cpu.index]).all()
+    assert "contrast groups of 4" in cpu.loc["group_fraction", "this profile"]
+    assert cpu.loc["group_fraction", "paper"] == "i.i.d. batches"
+    # A field equal to the paper's is not a departure.
+    same = IMAGE_TEXT_PROFILES["cpu"].with_overrides(first_stride=2)
+    assert "first_stride" not in image_text_departures(same).index
+    with pytest.raises((TypeError, ValueError), match="profile"):
+        image_text_departures(3)
+
+
+def test_policy_profile_keeps_the_recipe_but_the_first_stride():
+    cpu = IMAGE_TEXT_PROFILES["cpu"]
+    p = policy_profile(cpu)
+    assert p.first_stride == 2 and p.with_overrides(first_stride=cpu.first_stride) == cpu
+    with pytest.raises((TypeError, ValueError), match="profile"):
+        policy_profile("cpu")
