@@ -42,9 +42,9 @@ from .datasets.scene_audit import scene_audit_frame, scene_vocabulary
 from .datasets.scenes import (
     DISCRETE_FACTORS,
     IMAGE_FACTORS,
-    SCENE_ENCODING_SIZES,
     SEMANTIC_FACTORS,
     SceneLatents,
+    encoding_size_for,
 )
 from .pair_training import encode_pairs, train_pair_encoders
 from .probes import FactorSpec, mlp_classifier, probe_representations, standardize
@@ -118,10 +118,7 @@ def policy_encoding_size(policy: Mapping[str, MentionPolicy | tuple[float, float
     """Encoding size of a policy: the paper's size for its number ``n`` of carried factors (at
     least 3), or ``max(that, dims_per_factor * n)`` (as
     :func:`~mmcl_helpers.datasets.scenes.scene_encoding_size`)."""
-    val.check_params("policy_encoding_size",
-                     dims_per_factor=(dims_per_factor, val.Interval(val.Integral, 0, 8, closed="both")))
-    n = len(carried_factors(policy))
-    return max(SCENE_ENCODING_SIZES[max(1, n)], int(dims_per_factor) * n)
+    return encoding_size_for(len(carried_factors(policy)), dims_per_factor)
 
 
 @dataclass

@@ -362,7 +362,7 @@ RECIPE_REASONS: dict[str, str] = {
     "group_fraction": "contrast groups (scenes sharing every factor but the shape) keep the shape "
                       "from being crowded out by easier factors (feature suppression)",
     "false_negatives": "captions that state the same thing are not negatives of each other, so the "
-                       "loss stops rewarding the phrasing and the image-specific factors",
+                       "loss no longer rewards telling them apart by their phrasing",
     "first_stride": "a stride-1 first stage keeps the 32x32 map (as a ResNet-18's first stage "
                     "does), so the silhouettes stay apart next to six other factors",
     "dims_per_factor": "cosine similarity leaves one dimension fewer than the output size; a "

@@ -49,6 +49,7 @@ __all__ = [
     "SHAPE_NAMES",
     "SCENE_ENCODING_SIZES",
     "scene_encoding_size",
+    "encoding_size_for",
     "PARENT_R2",
     "parent_r2_table",
     "HUE_SPAN",
@@ -278,10 +279,14 @@ def scene_encoding_size(bias, dims_per_factor: int = 0) -> int:
     sphere, one dimension fewer than their size, and a seven-valued shape needs more than one
     direction of it next to six other factors (chapter 5, "departures").
     """
-    val.check_params("scene_encoding_size",
+    return encoding_size_for(len(bias.unbiased), dims_per_factor)
+
+
+def encoding_size_for(n_unbiased: int, dims_per_factor: int = 0) -> int:
+    """``max(SCENE_ENCODING_SIZES[n], dims_per_factor * n)`` for ``n = max(1, n_unbiased)`` factors."""
+    val.check_params("encoding_size_for", n_unbiased=(n_unbiased, val.NONNEG_INT),
                      dims_per_factor=(dims_per_factor, val.Interval(val.Integral, 0, 8, closed="both")))
-    n = len(bias.unbiased)
-    return max(SCENE_ENCODING_SIZES[max(1, n)], int(dims_per_factor) * n)
+    return max(SCENE_ENCODING_SIZES[max(1, n_unbiased)], int(dims_per_factor) * n_unbiased)
 
 
 #: Exact R^2 of a factor's best linear prediction from some of its causes, from the structural
