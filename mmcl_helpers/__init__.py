@@ -53,6 +53,7 @@ Modules, one concern each:
 - :mod:`~mmcl_helpers.sweeps` -- image-text sweeps and their dataset adapters (scenes, MPI3D);
 - :mod:`~mmcl_helpers.sweep_reports` -- score grids, heatmaps and checks of image-text sweeps;
 - :mod:`~mmcl_helpers.suppression` -- feature suppression: i.i.d. batches against contrast groups (chapter 5);
+- :mod:`~mmcl_helpers.alignment` -- the late alignment weight against the paper's loss (chapter 5);
 - :mod:`~mmcl_helpers.programme` -- the paper's numerical programme as resumable jobs (``sweep`` command);
 - :mod:`~mmcl_helpers.validation` -- declarative argument checks with errors that name the argument;
 - :mod:`~mmcl_helpers.training_cache` -- which cache file holds the numerical study's encoders;

@@ -261,14 +261,16 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
     at the profile's stride; chapter 3 the perturbation sweep plus the combined setting, both
     ways, and chapter 2's first run again unless it is cached; chapter 4 one model; chapter 5
     13 scene models (7 with ``scene_columns="key"``) plus the feature-suppression comparison (1
-    model when the sweeps already use contrast groups, else 3) and, with MPI3D-complex, 9;
+    model when the sweeps already use contrast groups, else 3) and the late-pull comparison (1
+    model when ``align_weight`` is not 1), those with fewer than ``stride1_from`` unbiased
+    factors at stride 2 (kind ``"image-text, stride 2"``), and, with MPI3D-complex, 9;
     chapter 6 three policies over at least three seeds and six over one, at the sizes of
     :func:`~mmcl_helpers.practice.policy_profile` (kind ``"image-text, policies"``).
     """
     seeds, stride = profile.seeds, profile.dependent_stride
     dep = len(range(0, 10, stride)) + (0 if 9 % stride == 0 else 1)
     it_seeds = image_text.seeds
-    scenes = (7 if image_text.scene_columns == "key" else 13) + (1 if image_text.group_fraction > 0 else 3)
+    dense, sparse = _scene_models(image_text)
     return {
         "1 latent model": [],
         "2 selection bias": [("numerical", 11, seeds, profile.steps),
@@ -277,10 +279,35 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
                                 ("numerical", dep + 1, seeds, profile.steps)],
         "3, if chapter 2 is not cached": [("numerical", 11, seeds, profile.steps)],
         "4 identifiability proof": [("numerical", 1, 1, profile.steps)],
-        "5 image-text (scenes)": [("image-text", 1, scenes * it_seeds, image_text.steps)],
+        "5 image-text (scenes)": [("image-text", 1, dense * it_seeds, image_text.steps)]
+        + ([("image-text, stride 2", 1, sparse * it_seeds, image_text.steps)] if sparse else []),
         "5 image-text (MPI3D)": [("image-text", 1, 9 * it_seeds, image_text.steps)],
         "6 practice": [("image-text, policies", 1, 3 * max(3, it_seeds) + 6, image_text.steps)],
     }
+
+
+def _scene_models(image_text) -> tuple[int, int]:
+    """Chapter 5's scene models (sweeps plus feature suppression): how many train with the
+    profile's first stage, how many fall back to stride 2
+    (:meth:`~mmcl_helpers.profiles.ImageTextProfile.for_setting`)."""
+    from .datasets.naming import perturbation_settings, selection_settings
+    from .sweeps import KEY_SCENE_COLUMNS, _bias_key
+
+    sweeps = {"selection": selection_settings(), "perturbation": perturbation_settings()}
+    distinct = {}
+    for name, sweep in sweeps.items():
+        for label, bias in sweep.items():
+            if image_text.scene_columns == "all" or label in KEY_SCENE_COLUMNS[name]:
+                distinct[_bias_key(bias)] = bias
+    counts = [len(b.unbiased) for b in distinct.values()]
+    # Feature suppression: the i.i.d. run of "all seven", plus (without groups in the profile)
+    # the grouped "all seven" and the grouped most perturbed setting.
+    most_perturbed = len(next(iter(sweeps["perturbation"].values())).unbiased)
+    counts += [7] if image_text.group_fraction > 0 else [7, 7, most_perturbed]
+    # The late-pull comparison: the most perturbed setting again, with Eq. 1's weights.
+    counts += [most_perturbed] if image_text.align_weight != 1 else []
+    sparse = sum(image_text.for_setting(n).first_stride != image_text.first_stride for n in counts)
+    return len(counts) - sparse, sparse
 
 
 def _of_chapter(row: str, chapter: int | None) -> bool:
@@ -326,6 +353,8 @@ def _stored_step_cost(kind: str, prof: Profile, image_text, members: int) -> Ste
 
     if kind == "image-text, policies":
         image_text = policy_profile(image_text)
+    elif kind == "image-text, stride 2":
+        image_text = image_text.with_overrides(first_stride=2)
     config = {"kind": kind, "members": members, "torch": torch.__version__,
               "source": storage.source_digest(),
               "sizes": vars(prof) if kind == "numerical" else vars(image_text)}

@@ -115,6 +115,7 @@ def info_nce(
     similarity: str = "cosine",
     tau: float = 0.1,
     exclude: torch.Tensor | None = None,
+    align_weight: float = 1.0,
 ) -> torch.Tensor:
     """Symmetric InfoNCE, Eq. (1): the mean of the image->text and text->image cross-entropies.
 
@@ -123,9 +124,15 @@ def info_nce(
         similarity: ``"cosine"`` or ``"euclidean"``.
         tau: temperature.
         exclude: negatives to leave out, as in :func:`info_nce_terms`.
+        align_weight: weight of the alignment part (1, the default, is Eq. 1). A larger weight
+            keeps pulling matched pairs together after the negatives have become easy, when
+            InfoNCE's own pull has faded; where perfect alignment is attainable (as at the
+            minimisers of Eq. 2 in Theorem 4.1) it leaves the set of minimisers unchanged.
 
     Returns:
         loss per leading index, shape (...); a scalar for plain (B, K) inputs.
     """
+    if isinstance(align_weight, bool) or not (isinstance(align_weight, (int, float)) and align_weight >= 0):
+        raise ValueError(f"align_weight must be a number >= 0, got {align_weight!r}.")
     alignment, uniformity = info_nce_terms(z_x, z_t, similarity, tau, exclude)
-    return alignment + uniformity
+    return align_weight * alignment + uniformity

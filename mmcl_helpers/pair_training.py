@@ -155,7 +155,7 @@ def train_pair_encoders(
         if same is not None:
             s = same[idx].to(device)
             exclude = (s[:, None] == s[None, :]) & off_diagonal
-        return info_nce(f_x(x), f_t(t), "cosine", profile.tau, exclude)
+        return info_nce(f_x(x), f_t(t), "cosine", profile.tau, exclude, profile.align_weight_at(step))
 
     start = time.perf_counter()
     history = adam_loop(

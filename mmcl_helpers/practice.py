@@ -104,10 +104,11 @@ def policy_role(policy: Mapping[str, MentionPolicy | tuple[float, float]], facto
 def policy_profile(profile: ImageTextProfile) -> ImageTextProfile:
     """The sizes chapter 6 trains its policies with: ``profile`` with a stride-2 first stage.
 
-    Why: the policies' captions carry at most three factors, and with so few the stride-2 stem
-    already tells the seven silhouettes apart (chapter 5's ``{shape}`` columns); the stride-1
-    stage of chapter 5's recipe is for the crowded settings and costs about twice as much per step.
-    Contrast groups, the false-negative mask and the encoding sizes are kept.
+    Why: the policies' captions carry at most four factors, and with so few the stride-2 stem
+    already tells the seven silhouettes apart (chapter 5's columns with up to three unbiased
+    factors learn the shape at stride 2); the stride-1 stage is for the crowded settings and
+    costs about twice as much per step. Contrast groups, the false-negative mask, the encoding
+    sizes and the late pull on matched pairs are kept.
     """
     val.check_params("policy_profile", profile=(profile, val.InstanceOf(ImageTextProfile)))
     return profile.with_overrides(first_stride=2)

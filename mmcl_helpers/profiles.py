@@ -24,6 +24,7 @@ form. Chapter 2 says this to the reader as well.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, replace
 
@@ -222,8 +223,10 @@ class ImageTextProfile:
 
     ``smoke``, ``cpu`` and ``gpu`` also change the recipe where chapter 5 found the paper's
     i.i.d. batches crowd the shape out in a short run: contrast groups, the false-negative mask,
-    a stride-1 first stage and two output dimensions per unbiased factor
-    (:func:`image_text_departures` lists each with its reason); ``paper`` keeps the paper's.
+    a stride-1 first stage for settings with four or more unbiased factors and two output
+    dimensions per unbiased factor; and where a short run leaves image-specific factors and the
+    phrasing inside the clusters: a late pull on matched pairs (``align_weight``, ``align_from``).
+    :func:`image_text_departures` lists each with its reason; ``paper`` keeps the paper's.
 
     Attributes:
         name: the profile name (``smoke``, ``cpu``, ``gpu``, ``paper``).
@@ -258,6 +261,13 @@ class ImageTextProfile:
             (:data:`~mmcl_helpers.datasets.scenes.SCENE_ENCODING_SIZES`); ``k >= 1`` gives each
             setting ``max(paper's size, k * number of unbiased semantics)`` dimensions (see
             :func:`~mmcl_helpers.datasets.scenes.scene_encoding_size`).
+        stride1_from: with ``first_stride=1``, only settings with at least this many unbiased
+            semantics train with it; fewer train with stride 2 (:meth:`for_setting`). ``0``:
+            every setting uses ``first_stride``.
+        align_weight: weight of InfoNCE's alignment part (:func:`~mmcl_helpers.losses.info_nce`);
+            1 is the paper's loss.
+        align_from: fraction of the steps after which ``align_weight`` applies (1 before it;
+            :meth:`align_weight_at`).
     """
 
     name: str
@@ -283,9 +293,25 @@ class ImageTextProfile:
     scene_columns: str = "all"
     false_negatives: str = "keep"
     dims_per_factor: int = 0
+    stride1_from: int = 0
+    align_weight: float = 1.0
+    align_from: float = 0.0
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
+
+    def for_setting(self, n_unbiased: int) -> ImageTextProfile:
+        """The profile one setting trains with: a stride-2 first stage when it has fewer than
+        ``stride1_from`` unbiased semantics, otherwise ``self`` unchanged."""
+        v.check_params("ImageTextProfile.for_setting", n_unbiased=(n_unbiased, v.NONNEG_INT))
+        if self.first_stride == 1 and n_unbiased < self.stride1_from:
+            return replace(self, first_stride=2)
+        return self
+
+    def align_weight_at(self, step: int) -> float:
+        """Weight of InfoNCE's alignment part at a 0-based ``step``: 1 (the paper's loss) before
+        ``align_from * steps``, ``align_weight`` from then on."""
+        return self.align_weight if step >= self.align_from * self.steps else 1.0
 
     def groups_per_batch(self) -> int:
         """Contrast groups in each batch: ``round(group_fraction * batch_size / group_size)``."""
@@ -308,6 +334,9 @@ _IMAGE_TEXT_FIELDS = {
     "group_size": v.Interval(v.Integral, 2, 7), "scene_columns": v.Options(str, ("all", "key")),
     "false_negatives": v.Options(str, ("keep", "mask")),
     "dims_per_factor": v.Interval(v.Integral, 0, 8, closed="both"),
+    "stride1_from": v.Interval(v.Integral, 0, 7, closed="both"),
+    "align_weight": v.Interval(v.Real, 0, None, closed="left"),
+    "align_from": v.Interval(v.Real, 0, 1, closed="left"),
 }
 
 #: Kept for compatibility: the former name of :class:`ImageTextProfile`.
@@ -322,18 +351,21 @@ IMAGE_TEXT_PROFILES: dict[str, ImageTextProfile] = {
                          text_embed=16, text_channels=32, grad_clip=5.0, probe_steps=100, seeds=1,
                          mpi3d_train=2000, first_stride=1,
                          group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         stride1_from=4, align_weight=6.0, align_from=0.4,
                          scene_columns="key"),
         ImageTextProfile("cpu", n_train=20000, n_probe_train=4000, n_probe_test=4000, steps=1200,
                          batch_size=128, lr=2e-3, warmup=0.05, tau=0.1, widths=(16, 32, 64),
                          hidden=128, text_embed=32, text_channels=64, grad_clip=5.0, probe_steps=600,
                          seeds=1, mpi3d_train=20000, first_stride=1,
                          group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         stride1_from=4, align_weight=6.0, align_from=0.4,
                          scene_columns="key"),
         ImageTextProfile("gpu", n_train=80000, n_probe_train=10000, n_probe_test=10000, steps=10000,
                          batch_size=256, lr=1e-3, warmup=0.05, tau=0.1, widths=(32, 64, 128),
                          hidden=256, text_embed=64, text_channels=128, grad_clip=5.0,
                          probe_steps=2000, seeds=3, mpi3d_train=44720, first_stride=1,
-                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2),
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         stride1_from=4, align_weight=6.0, align_from=0.4),
         ImageTextProfile("paper", n_train=80000, n_probe_train=10000, n_probe_test=10000,
                          steps=100_000, batch_size=256, lr=1e-5, warmup=0.0, tau=1.0,
                          widths=(64, 128, 256), hidden=512, text_embed=128, text_channels=256,
@@ -364,7 +396,12 @@ RECIPE_REASONS: dict[str, str] = {
     "false_negatives": "captions that state the same thing are not negatives of each other, so the "
                        "loss no longer rewards telling them apart by their phrasing",
     "first_stride": "a stride-1 first stage keeps the 32x32 map (as a ResNet-18's first stage "
-                    "does), so the silhouettes stay apart next to six other factors",
+                    "does), so the silhouettes stay apart next to several other factors; settings "
+                    "with fewer unbiased factors learn the shape at stride 2, at half the cost",
+    "align_weight": "once the clusters are apart, InfoNCE at a small temperature hardly pulls on "
+                    "what varies inside one (object size, phrasing); a stronger pull on matched "
+                    "pairs late in training removes it and keeps the theorem's minimisers, which "
+                    "are perfectly aligned",
     "dims_per_factor": "cosine similarity leaves one dimension fewer than the output size; a "
                        "seven-valued shape needs more than one of them next to six other factors",
     "tau": "with cosine similarity and tau 1 the logits lie in [-1, 1] and the loss hardly moves "
@@ -385,7 +422,16 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
         return {"keep": "every other caption is a negative",
                 "mask": "captions stating the same thing are left out"}[p.false_negatives]
     if name == "first_stride":
+        if p.first_stride == 1 and p.stride1_from > 0:
+            return (f"first stage stride 1 where at least {p.stride1_from} unbiased factors "
+                    "are captioned, else 2")
         return f"first stage stride {p.first_stride}"
+    if name == "align_weight":
+        if p.align_weight == 1:
+            return "1 (Eq. 1)"
+        start = int(math.ceil(p.align_from * p.steps))
+        return (f"{p.align_weight:g} from step {start:,d} of {p.steps:,d} on (1 before)" if start > 0
+                else f"{p.align_weight:g} throughout")
     if name == "dims_per_factor":
         return ("the paper's sizes (3-7)" if p.dims_per_factor == 0
                 else f"max(paper's size, {p.dims_per_factor} x unbiased factors)")

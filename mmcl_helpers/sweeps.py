@@ -175,7 +175,8 @@ def run_sweeps(
             t0 = time.perf_counter()
             train_caps = splits["train"].caption(bias, s)
             model = train_pair_encoders(splits["train"].images, train_caps.text, encoding_size(bias),
-                                        profile, seed=s, device=device, progress=progress,
+                                        profile.for_setting(len(bias.unbiased)), seed=s,
+                                        device=device, progress=progress,
                                         desc=f"{dataset} {label}".strip(),
                                         groups=splits["train"].groups,
                                         statements=train_caps.statement)

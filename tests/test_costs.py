@@ -73,9 +73,17 @@ def test_workload_follows_the_chapters(name, dependent):
                                         ("numerical", dependent, prof.seeds, prof.steps)]
     assert work["3 perturbation bias"][1] == ("numerical", dependent + 1, prof.seeds, prof.steps)
     # Key columns train 7 scene models, all train 13; the suppression comparison adds the i.i.d.
-    # model only when the sweeps already use contrast groups, else its three models.
-    scenes = {"smoke": 7 + 1, "cpu": 7 + 1, "gpu": 13 + 1, "paper": 13 + 3}[name]
-    assert work["5 image-text (scenes)"] == [("image-text", 1, scenes * it.seeds, it.steps)]
+    # model only when the sweeps already use contrast groups, else its three models; the late-pull
+    # comparison adds the most perturbed setting with Eq. 1 when the profile has a late pull.
+    # With stride1_from=4, settings with fewer than 4 unbiased factors train at stride 2: key
+    # columns {shape}, {shape, x_pos}, {shape..y_pos}, the most perturbed (and its Eq. 1 twin);
+    # all columns add the perturbation columns with 2 and 3 unbiased factors.
+    dense, sparse = {"smoke": (3 + 1, 4 + 1), "cpu": (3 + 1, 4 + 1), "gpu": (7 + 1, 6 + 1),
+                     "paper": (13 + 3, 0)}[name]
+    expected = [("image-text", 1, dense * it.seeds, it.steps)]
+    if sparse:
+        expected.append(("image-text, stride 2", 1, sparse * it.seeds, it.steps))
+    assert work["5 image-text (scenes)"] == expected
     assert work["6 practice"] == [("image-text, policies", 1, 3 * max(3, it.seeds) + 6, it.steps)]
 
 

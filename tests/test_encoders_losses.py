@@ -84,3 +84,25 @@ def test_loss_rejects_bad_settings(kwargs):
     z = torch.zeros(4, 2)
     with pytest.raises(ValueError):
         info_nce(z, z, **{"similarity": "cosine", "tau": 0.1, **kwargs})
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
+def test_align_weight_scales_only_the_alignment_part(gen, similarity):
+    a, b = torch.randn(16, 3, generator=gen), torch.randn(16, 3, generator=gen)
+    align, unif = info_nce_terms(a, b, similarity, 0.1)
+    assert torch.isclose(info_nce(a, b, similarity, 0.1, align_weight=1.0), align + unif)
+    assert torch.isclose(info_nce(a, b, similarity, 0.1, align_weight=6.0), 6.0 * align + unif)
+    # A stronger pull on matched pairs: the gradient moves an image further towards its caption.
+    x = a.clone().requires_grad_(True)
+    pulls = []
+    for w in (1.0, 6.0):
+        (g,) = torch.autograd.grad(info_nce(x, b, similarity, 0.1, align_weight=w), x)
+        pulls.append(-(g * (b - a)).sum())
+    assert pulls[1] > pulls[0]
+
+
+@pytest.mark.parametrize("bad", [-1.0, "2", None])
+def test_align_weight_rejects_bad_values(bad):
+    z = torch.zeros(4, 2)
+    with pytest.raises(ValueError, match="align_weight"):
+        info_nce(z, z, "cosine", 0.1, align_weight=bad)

@@ -46,3 +46,40 @@ def test_policy_profile_keeps_the_recipe_but_the_first_stride():
     assert p.first_stride == 2 and p.with_overrides(first_stride=cpu.first_stride) == cpu
     with pytest.raises((TypeError, ValueError), match="profile"):
         policy_profile("cpu")
+
+
+def test_for_setting_keeps_stride_1_only_for_crowded_settings():
+    dense = IMAGE_TEXT_PROFILES["cpu"].with_overrides(first_stride=1, stride1_from=4)
+    assert [dense.for_setting(n).first_stride for n in range(8)] == [2, 2, 2, 2, 1, 1, 1, 1]
+    assert dense.for_setting(5) is dense  # nothing else changes
+    assert dense.for_setting(1) == dense.with_overrides(first_stride=2)
+    every = dense.with_overrides(stride1_from=0)
+    assert all(every.for_setting(n).first_stride == 1 for n in range(8))
+    stride2 = dense.with_overrides(first_stride=2)
+    assert all(stride2.for_setting(n).first_stride == 2 for n in range(8))
+    for bad in (-1, 8, 2.5):
+        with pytest.raises((TypeError, ValueError), match="stride1_from"):
+            dense.with_overrides(stride1_from=bad)
+    with pytest.raises((TypeError, ValueError), match="n_unbiased"):
+        dense.for_setting(-1)
+
+
+def test_align_weight_switches_on_at_align_from():
+    p = IMAGE_TEXT_PROFILES["cpu"].with_overrides(steps=100, align_weight=6.0, align_from=0.5)
+    assert [p.align_weight_at(s) for s in (0, 49, 50, 99)] == [1.0, 1.0, 6.0, 6.0]
+    assert p.with_overrides(align_from=0.0).align_weight_at(0) == 6.0
+    assert IMAGE_TEXT_PROFILES["paper"].align_weight_at(10) == 1.0
+    for field, bad in [("align_weight", -1.0), ("align_from", 1.0), ("align_from", -0.1)]:
+        with pytest.raises((TypeError, ValueError), match=field):
+            p.with_overrides(**{field: bad})
+
+
+def test_departures_describe_the_stride_rule_and_the_alignment_weight():
+    p = IMAGE_TEXT_PROFILES["cpu"].with_overrides(first_stride=1, stride1_from=4, align_weight=6.0,
+                                                  align_from=0.5, steps=1200)
+    table = image_text_departures(p)
+    assert "at least 4 unbiased" in table.loc["first_stride", "this profile"]
+    assert table.loc["align_weight", "paper"] == "1 (Eq. 1)"
+    assert "6" in table.loc["align_weight", "this profile"]
+    assert "600" in table.loc["align_weight", "this profile"]
+    assert "align_weight" not in image_text_departures(p.with_overrides(align_weight=1.0)).index
