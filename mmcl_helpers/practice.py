@@ -67,6 +67,7 @@ __all__ = [
     "recovery_curves",
     "calibrate_thresholds",
     "audit_agreement",
+    "disagreement_reason",
     "agreement_by_seed",
 ]
 
@@ -415,7 +416,8 @@ def audit_agreement(
 
     Returns:
         frame with columns policy, factor, mention_rate, error_rate, verdict, score, direct,
-        measured (recovery class of ``value``) and agree.
+        measured (recovery class of ``value``), agree and why (:func:`disagreement_reason`,
+        empty where they agree).
     """
     rows = audit_study(study)
     rows = rows[rows["factor"].isin(factors)].copy()
@@ -426,9 +428,44 @@ def audit_agreement(
     cols = ["policy", "factor", "mention_rate", "error_rate", "verdict"]
     out = rows[cols].merge(agg, on=["policy", "factor"])
     out["measured"] = [recovery_class(v) for v in out[value]]
-    match = {"likely learned": "learned", "at risk": "partly learned", "likely discarded": "discarded"}
-    out["agree"] = [match[v] == m for v, m in zip(out["verdict"], out["measured"])]
+    out["agree"] = [_MATCH[v] == m for v, m in zip(out["verdict"], out["measured"])]
+    out["why"] = [disagreement_reason(v, m, q) for v, m, q in
+                  zip(out["verdict"], out["measured"], out["mention_rate"])]
     return out
+
+
+_MATCH = {"likely learned": "learned", "at risk": "partly learned", "likely discarded": "discarded"}
+_ORDER = ("discarded", "partly learned", "learned")
+
+
+def disagreement_reason(verdict: str, measured: str, mention_rate: float) -> str:
+    """Why an audit verdict and a measured recovery class can differ, in a few words.
+
+    The audit reads only mention and error rates; the reasons are the mechanisms chapters 5 and 6
+    name. Returns ``""`` when the two agree.
+
+    Args:
+        verdict: ``likely learned``, ``at risk`` or ``likely discarded``.
+        measured: ``learned``, ``partly learned`` or ``discarded`` (:func:`recovery_class`).
+        mention_rate: share of captions that mention the factor.
+
+    Raises:
+        ValueError: an unknown verdict or class.
+    """
+    if verdict not in _MATCH or measured not in _ORDER:
+        raise ValueError(f"verdict must be one of {sorted(_MATCH)} and measured one of "
+                         f"{list(_ORDER)}; got verdict={verdict!r}, measured={measured!r}.")
+    expected = _MATCH[verdict]
+    if expected == measured:
+        return ""
+    if _ORDER.index(measured) < _ORDER.index(expected):
+        return ("learned less than its words promise: the audit reads words, not how hard a factor "
+                "is to see (crowded out by easier cues, or too short a run; chapter 5)")
+    if mention_rate == 0:
+        return ("never mentioned, yet above the discarded bar: the finite-training residue of "
+                "chapters 2, 3 and 5")
+    return ("learned more than its rates predict: a finite-batch loss keeps a factor whose "
+            "mentions are informative even when many are wrong (section 2)")
 
 
 def agreement_by_seed(

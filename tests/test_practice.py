@@ -149,6 +149,7 @@ def test_policy_study_runs_and_scores(tmp_path):
     agree = audit_agreement(study, AuditThresholds(), factors=["shape", "b_color"])
     assert set(agree["verdict"]) <= {"likely learned", "at risk", "likely discarded"}
     assert agree.set_index(["policy", "factor"]).loc[("omit", "b_color"), "verdict"] == "likely discarded"
+    assert ((agree["why"] == "") == agree["agree"]).all()  # a reason exactly where they disagree
     # Per seed: each seed's own captions and models; the seeds' scores differ, so the per-seed
     # comparison is not the seed-mean one repeated.
     by_seed = agreement_by_seed(study, AuditThresholds(), factors=["shape", "b_color"])
@@ -162,3 +163,18 @@ def test_policy_study_runs_and_scores(tmp_path):
         assert row["agreeing"] == per["agree"].sum() and row["share"] == pytest.approx(per["agree"].mean())
     with pytest.raises(ValueError, match="continuous scene factor"):
         shift_scores(study, factor="shape")
+
+
+def test_disagreement_reason_names_the_mechanism():
+    from mmcl_helpers.practice import disagreement_reason
+
+    assert disagreement_reason("likely learned", "learned", 1.0) == ""
+    assert "crowded out" in disagreement_reason("likely learned", "partly learned", 1.0)
+    assert "crowded out" in disagreement_reason("at risk", "discarded", 0.5)
+    assert "residue" in disagreement_reason("likely discarded", "partly learned", 0.0)
+    assert "informative" in disagreement_reason("likely discarded", "learned", 1.0)
+    assert "informative" in disagreement_reason("at risk", "learned", 0.3)
+    with pytest.raises(ValueError, match="verdict"):
+        disagreement_reason("maybe", "learned", 1.0)
+    with pytest.raises(ValueError, match="measured"):
+        disagreement_reason("at risk", "half", 1.0)
