@@ -124,10 +124,13 @@ def info_nce(
         similarity: ``"cosine"`` or ``"euclidean"``.
         tau: temperature.
         exclude: negatives to leave out, as in :func:`info_nce_terms`.
-        align_weight: weight of the alignment part (1, the default, is Eq. 1). A larger weight
-            keeps pulling matched pairs together after the negatives have become easy, when
-            InfoNCE's own pull has faded; where perfect alignment is attainable (as at the
-            minimisers of Eq. 2 in Theorem 4.1) it leaves the set of minimisers unchanged.
+        align_weight: weight ``w`` of the alignment part (1, the default, is Eq. 1). The loss is
+            then Eq. 1 plus ``(w - 1)`` times the misalignment of the matched pairs, which is
+            >= 0 and 0 only when every pair is aligned: ``mean(1 - cos(x_i, t_i)) / tau`` for
+            cosine similarity, the alignment part itself for the Euclidean form. It keeps
+            pulling matched pairs together after the negatives have become easy, when InfoNCE's
+            own pull has faded; where perfect alignment is attainable (as at the minimisers of
+            Eq. 2 in Theorem 4.1) it leaves the set of minimisers unchanged.
 
     Returns:
         loss per leading index, shape (...); a scalar for plain (B, K) inputs.
@@ -135,4 +138,9 @@ def info_nce(
     if isinstance(align_weight, bool) or not (isinstance(align_weight, (int, float)) and align_weight >= 0):
         raise ValueError(f"align_weight must be a number >= 0, got {align_weight!r}.")
     alignment, uniformity = info_nce_terms(z_x, z_t, similarity, tau, exclude)
-    return align_weight * alignment + uniformity
+    if align_weight == 1:
+        return alignment + uniformity
+    # Cosine alignment is -mean(cos)/tau >= -1/tau: the constant makes the added misalignment
+    # term >= 0, so the loss's value stays comparable; a constant leaves every gradient as it is.
+    offset = (align_weight - 1.0) / tau if similarity == "cosine" else 0.0
+    return align_weight * alignment + uniformity + offset

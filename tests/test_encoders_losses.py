@@ -91,7 +91,13 @@ def test_align_weight_scales_only_the_alignment_part(gen, similarity):
     a, b = torch.randn(16, 3, generator=gen), torch.randn(16, 3, generator=gen)
     align, unif = info_nce_terms(a, b, similarity, 0.1)
     assert torch.isclose(info_nce(a, b, similarity, 0.1, align_weight=1.0), align + unif)
-    assert torch.isclose(info_nce(a, b, similarity, 0.1, align_weight=6.0), 6.0 * align + unif)
+    # Eq. 1 plus 5 x the misalignment, which is >= 0 (cosine: mean(1 - cos) / tau).
+    misalignment = align + 1 / 0.1 if similarity == "cosine" else align
+    assert misalignment >= 0
+    assert torch.isclose(info_nce(a, b, similarity, 0.1, align_weight=6.0), align + unif + 5.0 * misalignment,
+                         atol=1e-5)
+    assert torch.isclose(info_nce(b, b, similarity, 0.1, align_weight=6.0), info_nce(b, b, similarity, 0.1),
+                         atol=1e-5)  # aligned pairs: no extra term
     # A stronger pull on matched pairs: the gradient moves an image further towards its caption.
     x = a.clone().requires_grad_(True)
     pulls = []
