@@ -265,7 +265,8 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
     model when ``align_weight`` is not 1), those with fewer than ``stride1_from`` unbiased
     factors at stride 2 (kind ``"image-text, stride 2"``), and, with MPI3D-complex, 9;
     chapter 6 three policies over at least three seeds and six over one, at the sizes of
-    :func:`~mmcl_helpers.practice.policy_profile` (kind ``"image-text, policies"``).
+    :func:`~mmcl_helpers.practice.policy_profile` (its describe policy at the profile's first
+    stage, the others at stride 2 when the profile's ``stride1_from`` asks for it).
     """
     seeds, stride = profile.seeds, profile.dependent_stride
     dep = len(range(0, 10, stride)) + (0 if 9 % stride == 0 else 1)
@@ -282,8 +283,24 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
         "5 image-text (scenes)": [("image-text", 1, dense * it_seeds, image_text.steps)]
         + ([("image-text, stride 2", 1, sparse * it_seeds, image_text.steps)] if sparse else []),
         "5 image-text (MPI3D)": [("image-text", 1, 9 * it_seeds, image_text.steps)],
-        "6 practice": [("image-text, policies", 1, 3 * max(3, it_seeds) + 6, image_text.steps)],
+        "6 practice": _policy_jobs(image_text),
     }
+
+
+def _policy_jobs(image_text) -> list[tuple[str, int, int, int]]:
+    """Chapter 6's models: the describe policy (four carried factors) over at least three seeds,
+    the omit and misreport policies (three) likewise and six rate policies (at most three) over
+    one, each at the first stage :func:`~mmcl_helpers.practice.policy_profile` gives it."""
+    from .practice import policy_profile
+
+    policies = policy_profile(image_text)
+    shift_seeds = max(3, image_text.seeds)
+    runs: dict[str, int] = {}
+    for factors, count in [(4, shift_seeds), (3, 2 * shift_seeds + 6)]:
+        kind = ("image-text" if policies.for_setting(factors).first_stride == image_text.first_stride
+                else "image-text, stride 2")
+        runs[kind] = runs.get(kind, 0) + count
+    return [(kind, 1, count, image_text.steps) for kind, count in runs.items()]
 
 
 def _scene_models(image_text) -> tuple[int, int]:
@@ -349,11 +366,7 @@ def chapter_costs(profiles: list[str] | None = None, chapter: int | None = None)
 def _stored_step_cost(kind: str, prof: Profile, image_text, members: int) -> StepCost:
     """:func:`numerical_step_cost` or :func:`image_text_step_cost`, read from the cache if there."""
     from . import storage
-    from .practice import policy_profile
-
-    if kind == "image-text, policies":
-        image_text = policy_profile(image_text)
-    elif kind == "image-text, stride 2":
+    if kind == "image-text, stride 2":
         image_text = image_text.with_overrides(first_stride=2)
     config = {"kind": kind, "members": members, "torch": torch.__version__,
               "source": storage.source_digest(),

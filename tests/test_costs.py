@@ -84,7 +84,12 @@ def test_workload_follows_the_chapters(name, dependent):
     if sparse:
         expected.append(("image-text, stride 2", 1, sparse * it.seeds, it.steps))
     assert work["5 image-text (scenes)"] == expected
-    assert work["6 practice"] == [("image-text, policies", 1, 3 * max(3, it.seeds) + 6, it.steps)]
+    # Chapter 6: the describe policy (4 carried factors) at the profile's first stage, the other
+    # shift policies and the six rate policies (at most 3) at stride 2 where stride1_from is 4.
+    shift = max(3, it.seeds)
+    policies = ([("image-text", 1, 3 * shift + 6, it.steps)] if name == "paper" else
+                [("image-text", 1, shift, it.steps), ("image-text, stride 2", 1, 2 * shift + 6, it.steps)])
+    assert work["6 practice"] == policies
 
 
 def test_plan_says_train_then_load(tmp_path, monkeypatch):

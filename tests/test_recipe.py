@@ -40,10 +40,13 @@ def test_departures_name_every_changed_field_with_a_reason():
         image_text_departures(3)
 
 
-def test_policy_profile_keeps_the_recipe_but_the_first_stride():
+def test_policy_profile_keeps_the_recipe_but_the_late_pull():
     cpu = IMAGE_TEXT_PROFILES["cpu"]
     p = policy_profile(cpu)
-    assert p.first_stride == 2 and p.with_overrides(first_stride=cpu.first_stride) == cpu
+    assert p.align_weight == 1.0 and p.with_overrides(align_weight=cpu.align_weight,
+                                                      align_from=cpu.align_from) == cpu
+    # The describe policy (four carried factors) keeps stride 1, three factors get stride 2.
+    assert p.for_setting(4).first_stride == 1 and p.for_setting(3).first_stride == 2
     with pytest.raises((TypeError, ValueError), match="profile"):
         policy_profile("cpu")
 
@@ -83,3 +86,16 @@ def test_departures_describe_the_stride_rule_and_the_alignment_weight():
     assert "6" in table.loc["align_weight", "this profile"]
     assert "600" in table.loc["align_weight", "this profile"]
     assert "align_weight" not in image_text_departures(p.with_overrides(align_weight=1.0)).index
+
+
+def test_sweeps_train_few_factor_settings_at_stride_2(tmp_path):
+    from mmcl_helpers.sweeps import run_scene_sweeps
+
+    tiny = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
+        n_train=128, n_probe_train=32, n_probe_test=32, steps=2, batch_size=16, widths=(4, 8, 8),
+        hidden=8, text_embed=8, text_channels=8, probe_steps=2, first_stride=1, stride1_from=4)
+    sel = selection_settings()
+    run = run_scene_sweeps(tiny, 0, progress=False, cache_dir=tmp_path,
+                           settings={"s": {k: sel[k] for k in ("{shape}", "{shape..s_pos}")}})
+    strides = {key[0]: model.f_x.blocks[0].conv1.stride[0] for (key, _), model in run.models.items()}
+    assert strides == {(1,): 2, (1, 2, 3, 4): 1}
