@@ -214,3 +214,27 @@ def test_notebooks_glue_through_the_package_so_nothing_shows_on_the_page():
         source = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
                            if c["cell_type"] == "code")
         assert "from myst_nb import glue" not in source, path.name
+
+
+# --- markup that renders -----------------------------------------------------------------------
+
+_BACKTICK_FENCE = re.compile(r"^(`{3,})([^`\n]*)$", re.M)
+
+
+def backtick_fences_with_backticks(markdown: str) -> list[str]:
+    """Lines that open a backtick fence whose info string holds a backtick: CommonMark does not
+    read them as a fence, so a directive such as an admonition renders as raw text."""
+    return [line for line in markdown.splitlines()
+            if line.startswith("```") and "`" in line.lstrip("`") and not _BACKTICK_FENCE.match(line)]
+
+
+def test_fence_rule():
+    assert backtick_fences_with_backticks("```{admonition} What the `paper` column is\n```") == [
+        "```{admonition} What the `paper` column is"]
+    assert backtick_fences_with_backticks("```{admonition} What the paper column is\n```\n```python\n```") == []
+
+
+def test_no_directive_title_holds_a_backtick():
+    bad = [f"{where}: {line}" for where, md in markdown_sources(ROOT)
+           for line in backtick_fences_with_backticks(md)]
+    assert not bad, "a backtick in a fence's info string breaks the fence:\n" + "\n".join(bad)
