@@ -94,10 +94,14 @@ def test_training_is_deterministic_and_learns(pairs):
     assert a.history.shape == (4,) and np.isfinite(a.history).all()
     zx, zt = encode_pairs(a, images, caps.text)
     assert zx.shape == zt.shape == (len(images), 3)
-    # A longer run on the same pairs lowers the loss.
-    longer = train_pair_encoders(images, caps.text, 3, settings.with_overrides(steps=40, lr=3e-3),
+    # A longer run on the same pairs lowers the loss (Eq. 1's, and the late pull's after it starts).
+    longer = train_pair_encoders(images, caps.text, 3,
+                                 settings.with_overrides(steps=40, lr=3e-3, align_weight=1.0),
                                  seed=1, device="cpu", progress=False)
     assert longer.history[-5:].mean() < longer.history[:5].mean() - 0.2
+    pulled = settings.with_overrides(steps=40, lr=3e-3, align_weight=6.0, align_from=0.4)
+    late = train_pair_encoders(images, caps.text, 3, pulled, seed=1, device="cpu", progress=False).history
+    assert late[-5:].mean() < late[16:21].mean() - 0.2  # the pull starts at step 16
 
 
 def test_encode_pairs_returns_unit_vectors_by_default(pairs):

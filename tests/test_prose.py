@@ -231,7 +231,8 @@ def backtick_fences_with_backticks(markdown: str) -> list[str]:
 def test_fence_rule():
     assert backtick_fences_with_backticks("```{admonition} What the `paper` column is\n```") == [
         "```{admonition} What the `paper` column is"]
-    assert backtick_fences_with_backticks("```{admonition} What the paper column is\n```\n```python\n```") == []
+    fine = "```{admonition} What the paper column is\n```\n```python\n```"
+    assert backtick_fences_with_backticks(fine) == []
 
 
 def test_no_directive_title_holds_a_backtick():
