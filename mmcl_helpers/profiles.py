@@ -400,7 +400,7 @@ RECIPE_REASONS: dict[str, str] = {
                     "with fewer unbiased factors learn the shape at stride 2, at half the cost",
     "align_weight": "once the clusters are apart, InfoNCE at a small temperature hardly pulls on "
                     "what varies inside one (object size, phrasing); a stronger pull on matched "
-                    "pairs late in training removes it and keeps the theorem's minimisers, which "
+                    "pairs late in training lowers it and keeps the theorem's minimisers, which "
                     "are perfectly aligned",
     "dims_per_factor": "cosine similarity leaves one dimension fewer than the output size; a "
                        "seven-valued shape needs more than one of them next to six other factors",
