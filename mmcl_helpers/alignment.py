@@ -10,7 +10,7 @@ sweeps, or trains it too.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +19,7 @@ from . import validation as v
 from .datasets.captions import perturbation_settings
 from .datasets.scenes import IMAGE_FACTORS
 from .profiles import ImageTextProfile, image_text_profile
-from .sweeps import ImageTextRun, run_scene_sweeps
+from .sweeps import ImageTextRun, combined_seconds, run_scene_sweeps
 
 __all__ = ["AlignmentRun", "run_alignment_comparison"]
 
@@ -91,20 +91,15 @@ def run_alignment_comparison(
                          "late pull to compare with; pass a profile with align_weight != 1.")
     label, most = next(iter(perturbation_settings().items()))
     t0 = time.perf_counter()
-    frames, runs = [], {}
-    if (isinstance(sweeps, ImageTextRun) and sweeps.config.get("profile") == asdict(profile)
-            and sweeps.config.get("data_seed") == seed and not sweeps.config.get("iid_batches", False)
-            and (sweeps.scores["setting"] == label).any()):
+    frames, runs = [], {"Eq. 1": profile.with_overrides(align_weight=1.0)}
+    if isinstance(sweeps, ImageTextRun) and sweeps.trained_like(profile, seed, label):
         frames.append(sweeps.scores[sweeps.scores["setting"] == label].assign(loss="late pull"))
     else:
         runs["late pull"] = profile
-    runs = {"Eq. 1": profile.with_overrides(align_weight=1.0), **runs}
     done = {name: run_scene_sweeps(p, seed, device=device, progress=progress, cache_dir=cache_dir,
                                    settings={"alignment": {label: most}})
             for name, p in runs.items()}
+    reused = len(frames)
     frames += [run.scores.assign(loss=name) for name, run in done.items()]
-    seconds: dict[str, float] = {
-        k: round(sum(r.seconds[k] for r in done.values()), 1) for k in ("render", "train", "probe")}
-    seconds["total"] = round(time.perf_counter() - t0, 1)
-    seconds["reused"] = len(frames) - len(done)
+    seconds = combined_seconds(list(done.values()), t0, reused)
     return AlignmentRun(pd.concat(frames, ignore_index=True), profile, seconds)

@@ -10,7 +10,7 @@ setting is trained with groups as well, to measure whether the groups let pertur
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,7 @@ import pandas as pd
 from . import validation as v
 from .datasets.captions import perturbation_settings, selection_settings
 from .profiles import ImageTextProfile, image_text_profile
-from .sweeps import ImageTextRun, run_scene_sweeps
+from .sweeps import ImageTextRun, combined_seconds, run_scene_sweeps
 
 __all__ = ["SUPPRESSION_GROUPS", "SuppressionRun", "run_feature_suppression"]
 
@@ -114,7 +114,7 @@ def run_feature_suppression(
     t0 = time.perf_counter()
     wanted = {"all seven": everything, "most perturbed": most}
     frames = []
-    if sweeps is not None and _same_recipe(sweeps, profile, seed):
+    if isinstance(sweeps, ImageTextRun) and profile.group_fraction > 0 and sweeps.trained_like(profile, seed):
         for name, (label, _) in list(wanted.items()):
             part = sweeps.scores[sweeps.scores["setting"] == label]
             if not part.empty:
@@ -130,16 +130,5 @@ def run_feature_suppression(
             settings={"crowded": {name: bias for name, (_, bias) in wanted.items()}})
     for name, run in runs.items():
         frames.append(run.scores.assign(batches=name))
-    seconds: dict[str, float] = {
-        k: round(sum(r.seconds[k] for r in runs.values()), 1) for k in ("render", "train", "probe")}
-    seconds["total"] = round(time.perf_counter() - t0, 1)
-    seconds["reused"] = reused
+    seconds = combined_seconds(list(runs.values()), t0, reused)
     return SuppressionRun(pd.concat(frames, ignore_index=True), profile, seconds)
-
-
-def _same_recipe(sweeps: ImageTextRun, profile: ImageTextProfile, seed: int) -> bool:
-    """Whether ``sweeps`` trained with ``profile`` (contrast groups on) from data seed ``seed``."""
-    return (isinstance(sweeps, ImageTextRun) and profile.group_fraction > 0
-            and not sweeps.config.get("iid_batches", False)
-            and sweeps.config.get("profile") == asdict(profile)
-            and sweeps.config.get("data_seed") == seed)

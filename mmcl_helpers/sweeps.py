@@ -50,6 +50,7 @@ from .profiles import ImageTextProfile, default_device, image_text_profile
 from .results import StudyResult, factor_role
 
 __all__ = [
+    "combined_seconds",
     "KEY_SCENE_COLUMNS",
     "ImageTextRun",
     "run_sweeps",
@@ -92,6 +93,24 @@ class ImageTextRun(StudyResult):
     config: dict = field(default_factory=dict)
     # What re-probing needs (held-out splits, biases, classes); kept in memory, never saved.
     probe_data: dict = field(default_factory=dict, repr=False)
+
+    def trained_like(self, profile: ImageTextProfile, seed: int, setting: str | None = None) -> bool:
+        """Whether this run's models are the ones ``profile`` would train from data seed ``seed``
+        (the profile's own batches, not the i.i.d. baseline), and, given ``setting``, whether it
+        holds that column: a comparison can then reuse its scores instead of training again."""
+        return (self.config.get("profile") == asdict(profile) and self.config.get("data_seed") == seed
+                and not self.config.get("iid_batches", False)
+                and (setting is None or bool((self.scores["setting"] == setting).any())))
+
+
+def combined_seconds(runs: Sequence[ImageTextRun], start: float, reused: int) -> dict[str, float]:
+    """Render, train and probe seconds summed over ``runs``, the ``total`` since ``start``
+    (a :func:`time.perf_counter` value) and how many settings were ``reused`` from other runs."""
+    seconds: dict[str, float] = {k: round(sum(r.seconds[k] for r in runs), 1)
+                                 for k in ("render", "train", "probe")}
+    seconds["total"] = round(time.perf_counter() - start, 1)
+    seconds["reused"] = reused
+    return seconds
 
 
 def _bias_key(bias: CaptionBias) -> tuple:
