@@ -105,7 +105,7 @@ class ImageTextRun(StudyResult):
 
 def combined_seconds(runs: Sequence[ImageTextRun], start: float, reused: int) -> dict[str, float]:
     """Render, train and probe seconds summed over ``runs``, the ``total`` since ``start``
-    (a :func:`time.perf_counter` value) and how many settings were ``reused`` from other runs."""
+    (a ``time.perf_counter()`` value) and how many settings were ``reused`` from other runs."""
     seconds: dict[str, float] = {k: round(sum(r.seconds[k] for r in runs), 1)
                                  for k in ("render", "train", "probe")}
     seconds["total"] = round(time.perf_counter() - start, 1)
