@@ -56,7 +56,7 @@ book-smoke: $(STAMP)
 
 # A testing aid, not a build: every notebook with the gpu profile's structure (every column,
 # 3 seeds, dependent stride 1) but its steps and sample counts capped (MMCL_DRY_RUN=1, see
-# mmcl_helpers/dry_run.py), on whatever device is there, in minutes. Chapter 5's MPI3D branch
+# mmcl_helpers/core/dry_run.py), on whatever device is there, in minutes. Chapter 5's MPI3D branch
 # runs on a small synthetic file with the real layout, written first. Fresh cache every time.
 # One thread per kernel: at these capped sizes the per-op overhead dominates, and on a shared
 # or oversubscribed machine two spinning OpenMP threads make a tiny op 1000x slower.

@@ -23,13 +23,14 @@ import sys
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.experiments import EVAL_SEED_OFFSET
-from mmcl_helpers.identifiability import (OracleEncoders, chunked_info_nce_terms, contamination_sweep,
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.numerical.experiments import EVAL_SEED_OFFSET
+from mmcl_helpers.numerical.identifiability import (OracleEncoders, chunked_info_nce_terms,
+                                                   contamination_sweep,
     darmois_gaussian, estimate_eq2, fold, kernel_entropy, knn_entropy)
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.losses import info_nce_terms
-from mmcl_helpers.simulation import MultimodalSimulation
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.core.losses import info_nce_terms
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
 
 variant, n = sys.argv[1], int(sys.argv[2])
 t0 = time.perf_counter()
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--profile", default="gpu", help="profile whose probe_test sets N")
     parser.add_argument("--skip-full", action="store_true", help="do not run the unchunked variant")
     args = parser.parse_args()
-    from mmcl_helpers.profiles import get_profile
+    from mmcl_helpers.core.profiles import get_profile
 
     n = get_profile(args.profile).probe_test
     variants = (["chunked", "chapter"] if args.skip_full else ["full", "chunked", "chapter"])

@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.profiles import get_profile
-from mmcl_helpers.simulation import MultimodalSimulation
-from mmcl_helpers.training import train_mmcl
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.profiles import get_profile
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
+from mmcl_helpers.numerical.training import train_mmcl
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Speed of the InfoNCE loss (forward + backward) against a plain cross-entropy reference.
 
 The reference forms the (E, B, B) logit matrix and applies ``cross_entropy`` in both directions;
-``mmcl_helpers.losses.info_nce`` scales the (E, B, K) factors instead, reads the matched pairs off
+``mmcl_helpers.core.losses.info_nce`` scales the (E, B, K) factors instead, reads the matched pairs off
 the vectors and, for cosine similarity, shares one exponential between both directions. Both are
 timed here, in the same run, and checked to agree.
 
@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mmcl_helpers.losses import info_nce
+from mmcl_helpers.core.losses import info_nce
 
 
 def reference(z_x: torch.Tensor, z_t: torch.Tensor, tau: float) -> torch.Tensor:

@@ -5,11 +5,11 @@ with ``--sweep perturbation``, the perturbation sweep's, every caption of size 1
 the paper's 7-layer encoders, Euclidean InfoNCE at tau 1, Adam and per-model clipping, all
 measured in the same run on the same device:
 
-- ensemble: every setting in one :class:`~mmcl_helpers.encoders.EnsembleMLP` (widths padded to
+- ensemble: every setting in one :class:`~mmcl_helpers.numerical.encoders.EnsembleMLP` (widths padded to
   the largest caption, masked), one batched step;
 - one at a time: one network pair per setting, one step each (the paper profile before);
 - B x B x d: one at a time with the loss written as the authors' formulation, a (B, B, d) tensor
-  of differences, instead of :func:`~mmcl_helpers.losses.info_nce`'s matrix product.
+  of differences, instead of :func:`~mmcl_helpers.core.losses.info_nce`'s matrix product.
 
 The batch is reduced (``--batch``, default 256) so that the whole run takes a few minutes on two
 CPU cores; the FLOP count is printed for this batch and for the paper's 6,144, with its
@@ -27,14 +27,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mmcl_helpers.costs import mlp_macs, step_flops
-from mmcl_helpers.encoders import paper_hidden_widths
-from mmcl_helpers.experiments import perturbation_sweep, selection_sweep
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.losses import info_nce
-from mmcl_helpers.profiles import get_profile
-from mmcl_helpers.simulation import MultimodalSimulation, member_seed
-from mmcl_helpers.training import build_encoders
+from mmcl_helpers.book_support.costs import mlp_macs, step_flops
+from mmcl_helpers.core.losses import info_nce
+from mmcl_helpers.core.profiles import get_profile
+from mmcl_helpers.numerical.encoders import paper_hidden_widths
+from mmcl_helpers.numerical.experiments import perturbation_sweep, selection_sweep
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.simulation import MultimodalSimulation, member_seed
+from mmcl_helpers.numerical.training import build_encoders
 
 
 def bbd_info_nce(z_x: torch.Tensor, z_t: torch.Tensor, tau: float = 1.0) -> torch.Tensor:

@@ -3,7 +3,7 @@
 For these small models the number of operations a step dispatches (each at least one kernel
 launch on a GPU) and the values it copies back to the host (each a synchronisation on a GPU)
 decide the GPU time more than the FLOPs do. This prints, per profile, the measured step costs
-that ``mmcl_helpers.costs`` multiplies into the introduction's cost table:
+that ``mmcl_helpers.book_support.costs`` multiplies into the introduction's cost table:
 
 - FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (forward + backward);
 - operations: ``torch.profiler`` on the CPU, leaf ``aten::`` operations of the real training loop,
@@ -24,9 +24,8 @@ import time
 
 import torch
 
-from mmcl_helpers.costs import DEVICES, PROFILE_DEVICE, image_text_step_cost, numerical_step_cost
-from mmcl_helpers.image_text import IMAGE_TEXT_PROFILES
-from mmcl_helpers.profiles import PROFILES
+from mmcl_helpers.book_support.costs import DEVICES, PROFILE_DEVICE, image_text_step_cost, numerical_step_cost
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, PROFILES
 
 
 def main() -> None:
@@ -47,7 +46,8 @@ def main() -> None:
             ms = 1000 * device.seconds(cost, 1)
             print(f"{name:8s} {loop:14s} {cost.flops / 1e9:9.1f} {cost.ops:9.0f} {cost.host_reads:10.1f} "
                   f"{ms:12.2f}  {device.name}")
-    print(f"(measured in {time.perf_counter() - start:.0f} s; ms/step is the estimate of mmcl_helpers.costs)")
+    print(f"(measured in {time.perf_counter() - start:.0f} s; "
+          "ms/step is the estimate of mmcl_helpers.book_support.costs)")
 
 
 if __name__ == "__main__":

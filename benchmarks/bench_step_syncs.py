@@ -27,7 +27,7 @@ image-text encoders (``train_pair_encoders``). Per step, as (run of 2k steps - r
   data, and are left out).
 
 The ratio column is before / after. Counts, not times: the GPU time they imply is an estimate
-(see ``mmcl_helpers.costs``).
+(see ``mmcl_helpers.book_support.costs``).
 
     .venv/bin/python benchmarks/bench_step_syncs.py [--before REF] [--k 4]
 """
@@ -54,12 +54,13 @@ import torch
 torch.set_num_threads(1)
 from torch.profiler import ProfilerActivity, profile
 import mmcl_helpers
-from mmcl_helpers.experiments import selection_sweep
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.simulation import MultimodalSimulation
-from mmcl_helpers.training import train_mmcl
-from mmcl_helpers.profiles import PROFILES
-from mmcl_helpers.image_text import IMAGE_TEXT_PROFILES, train_pair_encoders
+from mmcl_helpers.numerical.experiments import selection_sweep
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
+from mmcl_helpers.numerical.training import train_mmcl
+from mmcl_helpers.core.profiles import PROFILES
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
+from mmcl_helpers.image_text.pair_training import train_pair_encoders
 from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
 from mmcl_helpers.datasets.captions import scene_captions, selection_settings
 

@@ -3,65 +3,46 @@
 The front door: ``from mmcl_helpers import ...`` gives the names a study needs, in the order a
 student uses them (the book page "Using mmcl_helpers in your own work" has a recipe for each step):
 
-1. **a biased dataset**: :class:`~mmcl_helpers.biases.CaptionBias` (which semantics captions select
-   and perturb), :class:`~mmcl_helpers.latents.LatentModel`,
-   :class:`~mmcl_helpers.simulation.MultimodalSimulation`,
-   :func:`~mmcl_helpers.experiments.selection_sweep`,
-   :func:`~mmcl_helpers.experiments.perturbation_sweep`;
-2. **train**: :func:`~mmcl_helpers.training.train_mmcl`, :func:`~mmcl_helpers.losses.info_nce`, or
-   train and probe in one call with :func:`~mmcl_helpers.experiments.run_numerical`;
-3. **probe**: :func:`~mmcl_helpers.probes.linear_r2`, :func:`~mmcl_helpers.probes.mlp_r2`,
-   :func:`~mmcl_helpers.experiments.score_grid`, :func:`~mmcl_helpers.experiments.theorem_pattern`;
+1. **a biased dataset**: :class:`~mmcl_helpers.core.biases.CaptionBias` (which semantics captions select
+   and perturb), :class:`~mmcl_helpers.numerical.latents.LatentModel`,
+   :class:`~mmcl_helpers.numerical.simulation.MultimodalSimulation`,
+   :func:`~mmcl_helpers.numerical.experiments.selection_sweep`,
+   :func:`~mmcl_helpers.numerical.experiments.perturbation_sweep`;
+2. **train**: :func:`~mmcl_helpers.numerical.training.train_mmcl`,
+   :func:`~mmcl_helpers.core.losses.info_nce`, or
+   train and probe in one call with :func:`~mmcl_helpers.numerical.experiments.run_numerical`;
+3. **probe**: :func:`~mmcl_helpers.numerical.probes.linear_r2`, :func:`~mmcl_helpers.numerical.probes.mlp_r2`,
+   :func:`~mmcl_helpers.numerical.experiments.score_grid`,
+   :func:`~mmcl_helpers.numerical.experiments.theorem_pattern`;
 4. **the scene study** (rendered images, real captions):
-   :func:`~mmcl_helpers.image_text.image_text_settings`,
-   :func:`~mmcl_helpers.image_text.run_scene_sweeps`,
-   :func:`~mmcl_helpers.image_text.sweep_heatmaps`,
+   :func:`~mmcl_helpers.core.profiles.image_text_settings`,
+   :func:`~mmcl_helpers.image_text.sweeps.run_scene_sweeps`,
+   :func:`~mmcl_helpers.image_text.sweep_reports.sweep_heatmaps`,
    :class:`~mmcl_helpers.datasets.policies.MentionPolicy`,
-   :func:`~mmcl_helpers.practice.run_policy_study`;
+   :func:`~mmcl_helpers.practice.studies.run_policy_study`;
 
-plus the compute profiles (:func:`~mmcl_helpers.profiles.active_profile`,
-:func:`~mmcl_helpers.profiles.get_profile`, :class:`~mmcl_helpers.profiles.Profile`) and a
-chapter's set-up (:func:`~mmcl_helpers.notebook.setup_notebook`). The names are imported on first
+plus the compute profiles (:func:`~mmcl_helpers.core.profiles.active_profile`,
+:func:`~mmcl_helpers.core.profiles.get_profile`, :class:`~mmcl_helpers.core.profiles.Profile`) and a
+chapter's set-up (:func:`~mmcl_helpers.book_support.notebook.setup_notebook`). The names are imported on first
 use, so ``import mmcl_helpers`` stays fast (no torch until a name needs it).
 
-Modules, one concern each:
+The package is laid out by pipeline; each subpackage's docstring lists its modules:
 
-- :mod:`~mmcl_helpers.profiles` -- compute profiles (``MMCL_PROFILE``);
-- :mod:`~mmcl_helpers.notebook` -- the set-up cell of every chapter;
-- :mod:`~mmcl_helpers.biases` -- selected/perturbed index sets and the paper's theta/rho codes;
-- :mod:`~mmcl_helpers.latents` -- the latent blocks s, m_x, m_t and caption perturbation;
-- :mod:`~mmcl_helpers.mixing` -- invertible mixing functions g_x, g_t;
-- :mod:`~mmcl_helpers.simulation` -- image-caption pairs for several bias settings;
-- :mod:`~mmcl_helpers.encoders` -- MLP encoders f_x, f_t (trainable side by side);
-- :mod:`~mmcl_helpers.losses` -- symmetric InfoNCE and its alignment/entropy split;
-- :mod:`~mmcl_helpers.training` -- the training loop;
-- :mod:`~mmcl_helpers.probes` -- R^2 and MCC probes;
-- :mod:`~mmcl_helpers.experiments` -- settings in, tidy score table out;
-- :mod:`~mmcl_helpers.downstream` -- regression and classification on frozen representations;
-- :mod:`~mmcl_helpers.identifiability` -- the proof's objects: Darmois codes, entropy estimators,
-  Eq. (2);
-- :mod:`~mmcl_helpers.image_encoders` -- the convolutional image and text encoders;
-- :mod:`~mmcl_helpers.image_text` -- image-text sizes, training and probing on scenes and MPI3D;
+- :mod:`~mmcl_helpers.core` -- what every study shares: the paper's sets (biases), compute
+  profiles, results and their bars, the loss, the paper's values, storage, validation, random
+  streams;
 - :mod:`~mmcl_helpers.datasets` -- rendered scenes, their captions and policies, MPI3D-complex;
-- :mod:`~mmcl_helpers.audit` -- auditing captions before training;
-- :mod:`~mmcl_helpers.practice` -- the practitioner's studies of chapter 6;
-- :mod:`~mmcl_helpers.plots` -- figures in the paper's layout;
-- :mod:`~mmcl_helpers.paper` -- the paper's reported values, for comparison tables;
-- :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command;
-- :mod:`~mmcl_helpers.results` -- one result type and schema, a factor's role, the learned/discarded bars;
-- :mod:`~mmcl_helpers.pair_training` -- training and encoding the image-text models;
-- :mod:`~mmcl_helpers.sweeps` -- image-text sweeps and their dataset adapters (scenes, MPI3D);
-- :mod:`~mmcl_helpers.sweep_reports` -- score grids, heatmaps and checks of image-text sweeps;
-- :mod:`~mmcl_helpers.suppression` -- feature suppression: i.i.d. batches against contrast groups (chapter 5);
-- :mod:`~mmcl_helpers.alignment` -- the late alignment weight against the paper's loss (chapter 5);
-- :mod:`~mmcl_helpers.programme` -- the paper's numerical programme as resumable jobs (``sweep`` command);
-- :mod:`~mmcl_helpers.validation` -- declarative argument checks with errors that name the argument;
-- :mod:`~mmcl_helpers.training_cache` -- which cache file holds the numerical study's encoders;
-- :mod:`~mmcl_helpers.storage` -- the cache folder and safe (tensors + JSON) caches, checksums;
-- :mod:`~mmcl_helpers.dry_run` -- ``MMCL_DRY_RUN=1`` caps (a testing aid);
-- :mod:`~mmcl_helpers.precision` -- the numeric precision of a training run (`Profile.precision`);
-- :mod:`~mmcl_helpers.costs` -- FLOPs and measured operations per training step, and the cost tables;
-- :mod:`~mmcl_helpers.utils` -- hashed random numbers.
+- :mod:`~mmcl_helpers.numerical` -- the numerical study of chapters 1-4 (latents, mixing,
+  simulation, encoders, training, probes, experiments, downstream, the proof's objects, the
+  paper's programme);
+- :mod:`~mmcl_helpers.image_text` -- the image-text study of chapter 5 (encoders, training,
+  sweeps, their reports, suppression, the late pull);
+- :mod:`~mmcl_helpers.practice` -- caption audits and the policy studies of chapter 6;
+- :mod:`~mmcl_helpers.book_support` -- the chapters' set-up cell, figures and cost tables;
+- :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command (``python -m mmcl_helpers``).
+
+Imports run one way: ``core`` <- ``datasets`` <- ``numerical`` <- ``image_text`` <- ``practice``
+<- ``book_support`` <- ``cli`` (tests/test_pipeline.py checks that no arrow runs back).
 
 The glossary from the paper's notation to these names is in ``book/glossary.md``.
 """
@@ -78,34 +59,34 @@ __version__ = "0.1.0"
 #: Front-door name -> the module that defines it (imported lazily by :func:`__getattr__`).
 _FRONT_DOOR: dict[str, str] = {
     # compute profiles and the set-up cell
-    "Profile": "profiles",
-    "active_profile": "profiles",
-    "get_profile": "profiles",
-    "setup_notebook": "notebook",
+    "Profile": "core.profiles",
+    "active_profile": "core.profiles",
+    "get_profile": "core.profiles",
+    "setup_notebook": "book_support.notebook",
     # step 1: a biased dataset
-    "CaptionBias": "biases",
-    "InvalidIndexSetError": "biases",
-    "LatentModel": "latents",
-    "MultimodalSimulation": "simulation",
-    "selection_sweep": "experiments",
-    "perturbation_sweep": "experiments",
+    "CaptionBias": "core.biases",
+    "InvalidIndexSetError": "core.biases",
+    "LatentModel": "numerical.latents",
+    "MultimodalSimulation": "numerical.simulation",
+    "selection_sweep": "numerical.experiments",
+    "perturbation_sweep": "numerical.experiments",
     # step 2: train
-    "info_nce": "losses",
-    "train_mmcl": "training",
-    "run_numerical": "experiments",
-    "NumericalRun": "experiments",
+    "info_nce": "core.losses",
+    "train_mmcl": "numerical.training",
+    "run_numerical": "numerical.experiments",
+    "NumericalRun": "numerical.experiments",
     # step 3: probe
-    "linear_r2": "probes",
-    "mlp_r2": "probes",
-    "score_grid": "experiments",
-    "theorem_pattern": "experiments",
+    "linear_r2": "numerical.probes",
+    "mlp_r2": "numerical.probes",
+    "score_grid": "numerical.experiments",
+    "theorem_pattern": "numerical.experiments",
     # the scene study
-    "image_text_settings": "image_text",
-    "run_scene_sweeps": "image_text",
-    "scene_setting": "sweeps",
-    "sweep_heatmaps": "image_text",
+    "image_text_settings": "core.profiles",
+    "run_scene_sweeps": "image_text.sweeps",
+    "scene_setting": "image_text.sweeps",
+    "sweep_heatmaps": "image_text.sweep_reports",
     "MentionPolicy": "datasets.policies",
-    "run_policy_study": "practice",
+    "run_policy_study": "practice.studies",
 }
 
 __all__ = [*_FRONT_DOOR, "__version__"]

@@ -9,7 +9,7 @@ the value and what is allowed, and exit code 2.
 
 ``python -m mmcl_helpers scenes --selected shape,x_pos --perturbed x_pos ...`` trains one
 captioning setting of chapter 5's rendered scenes with the chapter's recipe
-(:func:`~mmcl_helpers.sweeps.scene_setting`) and prints its probe table (rows: the semantics, the
+(:func:`~mmcl_helpers.image_text.sweeps.scene_setting`) and prints its probe table (rows: the semantics, the
 image-specific factors and ``template``, the phrasing; columns ẑ_x/ẑ_t times linear/mlp);
 ``--out`` writes it in long form with the columns ``encoder, factor, probe, metric, score``
 (metric ``mcc`` or ``r2``). Factors are named as in chapter 5; a perturbed factor is redrawn with
@@ -17,7 +17,7 @@ the chapter's probability (:data:`~mmcl_helpers.datasets.naming.SCENE_P_PERTURB`
 
 ``python -m mmcl_helpers sweep --profile paper --out DIR`` runs the paper's whole numerical
 programme, resumably, on one device, one worker per device (``--devices``) or a Dask cluster
-(``--scheduler``); see :mod:`mmcl_helpers.programme`.
+(``--scheduler``); see :mod:`mmcl_helpers.numerical.programme`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import validation as val
-from .biases import CaptionBias, InvalidIndexSetError
-from .profiles import _PROFILE_FIELDS, UnknownProfileError, active_profile
-from .storage import CacheDirError
+from mmcl_helpers.core import validation as val
+from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError
+from mmcl_helpers.core.profiles import _PROFILE_FIELDS, UnknownProfileError, active_profile
+from mmcl_helpers.core.storage import CacheDirError
 
 __all__ = ["main", "parse_index_list"]
 
@@ -160,8 +160,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_scenes_parser(sub) -> None:
-    from .datasets.naming import SCENE_P_PERTURB
-    from .datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS
+    from mmcl_helpers.datasets.naming import SCENE_P_PERTURB
+    from mmcl_helpers.datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS
 
     sc = sub.add_parser(
         "scenes", help="train and probe one captioning setting of chapter 5's scenes",
@@ -191,11 +191,11 @@ def _names(text: str) -> list[str]:
 
 
 def _scenes(args: argparse.Namespace) -> int:
-    from .datasets.captions import bias_from_names
-    from .datasets.scenes import SEMANTIC_FACTORS
-    from .profiles import image_text_profile
-    from .results import factor_role
-    from .sweeps import scene_setting
+    from mmcl_helpers.core.profiles import image_text_profile
+    from mmcl_helpers.core.results import factor_role
+    from mmcl_helpers.datasets.captions import bias_from_names
+    from mmcl_helpers.datasets.scenes import SEMANTIC_FACTORS
+    from mmcl_helpers.image_text.sweeps import scene_setting
 
     _check_flags(args)
     bias = bias_from_names(_names(args.selected), _names(args.perturbed))  # bad names fail here
@@ -243,7 +243,7 @@ def _add_sweep_parser(sub) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from . import programme as pg
+    from mmcl_helpers.numerical import programme as pg
 
     profile = active_profile(args.profile).with_overrides(
         steps=args.steps, batch_size=args.batch_size, probe_train=args.probe_train,
@@ -263,8 +263,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .experiments import run_numerical
-    from .storage import cache_enabled, check_cache_dir
+    from mmcl_helpers.core.storage import cache_enabled, check_cache_dir
+    from mmcl_helpers.numerical.experiments import run_numerical
 
     _check_flags(args)
     try:

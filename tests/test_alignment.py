@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from mmcl_helpers.alignment import run_alignment_comparison
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.datasets.captions import perturbation_settings
-from mmcl_helpers.pair_training import train_pair_encoders
-from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
-from mmcl_helpers.sweeps import run_scene_sweeps
+from mmcl_helpers.image_text.alignment import run_alignment_comparison
+from mmcl_helpers.image_text.pair_training import train_pair_encoders
+from mmcl_helpers.image_text.sweeps import run_scene_sweeps
 
 TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=256, n_probe_train=64, n_probe_test=64, steps=4, batch_size=32, widths=(4, 8, 8),

@@ -6,20 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmcl_helpers.audit import (
-    AT_RISK,
-    LIKELY_DISCARDED,
-    LIKELY_LEARNED,
-    AuditInputError,
-    AuditThresholds,
-    audit_captions,
-    audit_verdict,
-    caption_mentions,
-    find_mentions,
-    scene_audit_frame,
-    scene_vocabulary,
-    vocabulary_from_names,
-)
 from mmcl_helpers.datasets.captions import (
     BACKGROUND_PALETTE,
     OBJECT_PALETTE,
@@ -41,6 +27,20 @@ from mmcl_helpers.datasets.scenes import (
     SPOTLIGHT_SV,
     hue_to_rgb,
     sample_scene_latents,
+)
+from mmcl_helpers.practice.audit import (
+    AT_RISK,
+    LIKELY_DISCARDED,
+    LIKELY_LEARNED,
+    AuditInputError,
+    AuditThresholds,
+    audit_captions,
+    audit_verdict,
+    caption_mentions,
+    find_mentions,
+    scene_audit_frame,
+    scene_vocabulary,
+    vocabulary_from_names,
 )
 
 COLORS = {

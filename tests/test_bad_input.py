@@ -16,28 +16,28 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers import storage
-from mmcl_helpers import validation as val
-from mmcl_helpers.audit import LIKELY_DISCARDED, audit_verdict
-from mmcl_helpers.biases import CaptionBias, InvalidIndexSetError, theta_to_set
 from mmcl_helpers.cli import main
+from mmcl_helpers.core import storage
+from mmcl_helpers.core import validation as val
+from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError, theta_to_set
+from mmcl_helpers.core.losses import info_nce
+from mmcl_helpers.core.profiles import get_profile, image_text_settings
 from mmcl_helpers.datasets import mpi3d
 from mmcl_helpers.datasets.scenes import load_or_render, render_scenes, sample_scene_latents
-from mmcl_helpers.encoders import EnsembleMLP
-from mmcl_helpers.experiments import (
+from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
+from mmcl_helpers.image_text.pair_training import train_pair_encoders
+from mmcl_helpers.numerical.encoders import EnsembleMLP
+from mmcl_helpers.numerical.experiments import (
     _load_cached_result,
     _training_request,
     run_numerical,
     training_cache_path,
 )
-from mmcl_helpers.image_encoders import ImageEncoder, TextEncoder
-from mmcl_helpers.image_text import image_text_settings, train_pair_encoders
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.losses import info_nce
-from mmcl_helpers.mixing import InvertibleMLP
-from mmcl_helpers.profiles import get_profile
-from mmcl_helpers.simulation import MultimodalSimulation
-from mmcl_helpers.training import train_mmcl
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.mixing import InvertibleMLP
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
+from mmcl_helpers.numerical.training import train_mmcl
+from mmcl_helpers.practice.audit import LIKELY_DISCARDED, audit_verdict
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 SMOKE = get_profile("smoke")

@@ -1,6 +1,6 @@
 import pytest
 
-from mmcl_helpers.biases import (
+from mmcl_helpers.core.biases import (
     CaptionBias,
     InvalidIndexSetError,
     format_set,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers.biases import InvalidIndexSetError
+from mmcl_helpers.core.biases import InvalidIndexSetError
 from mmcl_helpers.datasets.captions import (
     BACKGROUND_PALETTE,
     N_PHRASINGS,

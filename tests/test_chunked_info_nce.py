@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers.identifiability import chunked_info_nce_terms, kernel_entropy
-from mmcl_helpers.losses import info_nce_terms
+from mmcl_helpers.core.losses import info_nce_terms
+from mmcl_helpers.numerical.identifiability import chunked_info_nce_terms, kernel_entropy
 
 
 @pytest.mark.parametrize("similarity, tau", [("euclidean", 0.1), ("euclidean", 1.0), ("cosine", 0.1)])

@@ -4,8 +4,8 @@ import sys
 import pandas as pd
 import pytest
 
-from mmcl_helpers.biases import InvalidIndexSetError
 from mmcl_helpers.cli import main, parse_index_list
+from mmcl_helpers.core.biases import InvalidIndexSetError
 
 
 def test_parse_index_list():

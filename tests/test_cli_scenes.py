@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from mmcl_helpers.cli import main
+from mmcl_helpers.core.profiles import image_text_profile
 from mmcl_helpers.datasets.captions import bias_from_names, perturbation_settings, selection_settings
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS
-from mmcl_helpers.profiles import image_text_profile
-from mmcl_helpers.sweeps import run_scene_sweeps, scene_setting
+from mmcl_helpers.image_text.sweeps import run_scene_sweeps, scene_setting
 
 FACTORS = [*SEMANTIC_FACTORS, *IMAGE_FACTORS, "template"]
 ARGS = ["scenes", "--selected", "shape,x_pos", "--perturbed", "x_pos", "--profile", "smoke", "--quiet"]
@@ -109,7 +109,7 @@ def test_scenes_help_names_the_factors(capsys):
 
 @pytest.mark.parametrize("settings", [{}, {"mine": {}}, {"mine": {"x": "not a bias"}}])
 def test_run_scene_sweeps_rejects_settings_that_are_not_sweeps_of_scene_biases(settings):
-    from mmcl_helpers.sweeps import run_scene_sweeps
+    from mmcl_helpers.image_text.sweeps import run_scene_sweeps
 
     with pytest.raises(ValueError, match="settings must map sweep names to non-empty"):
         run_scene_sweeps(image_text_profile("smoke"), settings=settings)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.datasets.captions import bias_from_names, scene_captions
 from mmcl_helpers.datasets.scenes import (
     IMAGE_FACTORS,
@@ -13,10 +14,9 @@ from mmcl_helpers.datasets.scenes import (
     sample_scene_latents,
     sample_shape_groups,
 )
-from mmcl_helpers.image_encoders import ImageEncoder
-from mmcl_helpers.pair_training import BatchSampler, train_pair_encoders
-from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
-from mmcl_helpers.sweeps import scene_splits
+from mmcl_helpers.image_text.image_encoders import ImageEncoder
+from mmcl_helpers.image_text.pair_training import BatchSampler, train_pair_encoders
+from mmcl_helpers.image_text.sweeps import scene_splits
 
 # The paper's recipe (i.i.d. batches, every other caption a negative, stride-2 stem, the paper's
 # encoding sizes, all columns): the tests that need the book's recipe switch it on themselves.
@@ -138,7 +138,7 @@ def test_first_stride_one_keeps_the_stems_resolution():
 
 
 def test_key_columns_train_only_the_listed_settings(tmp_path):
-    from mmcl_helpers.sweeps import KEY_SCENE_COLUMNS, run_scene_sweeps
+    from mmcl_helpers.image_text.sweeps import KEY_SCENE_COLUMNS, run_scene_sweeps
 
     prof = TINY.with_overrides(scene_columns="key")
     run = run_scene_sweeps(prof, seed=0, device="cpu", progress=False, cache_dir=tmp_path)
@@ -152,7 +152,7 @@ def test_key_columns_train_only_the_listed_settings(tmp_path):
 
 def test_iid_batches_use_the_same_scenes_without_groups(tmp_path):
     from mmcl_helpers.datasets.captions import bias_from_names
-    from mmcl_helpers.sweeps import run_scene_sweeps
+    from mmcl_helpers.image_text.sweeps import run_scene_sweeps
 
     prof = TINY.with_overrides(group_fraction=0.5, group_size=4)
     one = {"s": {"{shape}": bias_from_names(["shape"])}}
@@ -168,7 +168,7 @@ def test_iid_batches_use_the_same_scenes_without_groups(tmp_path):
 
 def test_policy_study_trains_on_the_chapter_5_scenes(tmp_path):
     from mmcl_helpers.datasets.policies import MentionPolicy
-    from mmcl_helpers.practice import run_policy_study
+    from mmcl_helpers.practice.studies import run_policy_study
 
     prof = TINY.with_overrides(group_fraction=0.5, group_size=4)
     study = run_policy_study({"p": {"shape": MentionPolicy()}}, profile=prof, device="cpu",

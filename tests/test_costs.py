@@ -4,8 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.costs import (
+from mmcl_helpers.book_support.costs import (
     DEVICES,
     PROFILE_DEVICE,
     Device,
@@ -16,9 +15,9 @@ from mmcl_helpers.costs import (
     numerical_plan,
     numerical_step_cost,
 )
-from mmcl_helpers.experiments import run_numerical
-from mmcl_helpers.image_text import IMAGE_TEXT_PROFILES
-from mmcl_helpers.profiles import PROFILES, get_profile
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, PROFILES, get_profile
+from mmcl_helpers.numerical.experiments import run_numerical
 
 TINY = get_profile("smoke").with_overrides(hidden=8, depth=1, batch_size=16, steps=4, probe_train=50,
                                            probe_test=50, probe_steps=2)
@@ -107,7 +106,7 @@ def test_plan_says_train_then_load(tmp_path, monkeypatch):
 
 
 def test_chapter_cost_measures_once_then_reads_the_cache(tmp_path, monkeypatch):
-    import mmcl_helpers.costs as costs
+    import mmcl_helpers.book_support.costs as costs
 
     monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
     calls = []
@@ -137,7 +136,7 @@ def test_chapter_cost_measures_once_then_reads_the_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", [0, 7, "2", 2.0, True, None])
 def test_chapter_cost_rejects_a_chapter_that_is_not_one(bad):
-    from mmcl_helpers.costs import chapter_cost
+    from mmcl_helpers.book_support.costs import chapter_cost
 
     with pytest.raises(ValueError, match="chapter must be an int from 1 to 6"):
         chapter_cost(bad)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.downstream import downstream_scores, downstream_targets, shift_semantics
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.profiles import get_profile
-from mmcl_helpers.simulation import MultimodalSimulation
-from mmcl_helpers.training import train_mmcl
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.profiles import get_profile
+from mmcl_helpers.numerical.downstream import downstream_scores, downstream_targets, shift_semantics
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
+from mmcl_helpers.numerical.training import train_mmcl
 
 
 def test_targets_depend_only_on_their_semantics():

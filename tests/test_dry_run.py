@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers import notebook
+from mmcl_helpers.book_support import notebook
+from mmcl_helpers.core.dry_run import DRY_RUN_CAPS, dry_run_enabled, dry_run_notice
+from mmcl_helpers.core.profiles import (
+    IMAGE_TEXT_PROFILES,
+    PROFILES,
+    ImageTextSettings,
+    Profile,
+    active_profile,
+    get_profile,
+    image_text_settings,
+)
 from mmcl_helpers.datasets.mpi3d import (
     MPI3D_SIZES,
     MPI3DFormatError,
@@ -16,12 +26,10 @@ from mmcl_helpers.datasets.mpi3d import (
 )
 from mmcl_helpers.datasets.mpi3d_synthetic import (
     SYNTHETIC_SIZES,
+    mpi3d_sizes,
     synthetic_mpi3d_images,
     write_synthetic_mpi3d,
 )
-from mmcl_helpers.dry_run import DRY_RUN_CAPS, dry_run_enabled, dry_run_notice, mpi3d_sizes
-from mmcl_helpers.image_text import IMAGE_TEXT_PROFILES, ImageTextSettings, image_text_settings
-from mmcl_helpers.profiles import PROFILES, Profile, active_profile, get_profile
 
 STRUCTURE = ("name", "seeds", "dependent_stride", "encoder", "hidden", "depth", "similarity", "tau",
              "extra_dims", "compile", "widths", "text_embed", "text_channels", "lr", "warmup")

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from mmcl_helpers.encoders import EnsembleMLP, mlp, paper_hidden_widths
-from mmcl_helpers.losses import info_nce, info_nce_terms, similarity_matrix
+from mmcl_helpers.core.losses import info_nce, info_nce_terms, similarity_matrix
+from mmcl_helpers.numerical.encoders import EnsembleMLP, mlp, paper_hidden_widths
 
 
 def test_ensemble_members_equal_their_plain_copies(gen):

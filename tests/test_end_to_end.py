@@ -2,9 +2,9 @@
 
 import time
 
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.experiments import run_numerical
-from mmcl_helpers.profiles import get_profile
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.profiles import get_profile
+from mmcl_helpers.numerical.experiments import run_numerical
 
 
 def test_mmcl_recovers_exactly_the_selected_semantics():

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from mmcl_helpers.core.losses import info_nce, info_nce_terms, similarity_matrix
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.datasets.captions import bias_from_names, scene_captions
 from mmcl_helpers.datasets.perturbation import statement_ids
 from mmcl_helpers.datasets.policies import MentionPolicy, policy_captions
 from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
-from mmcl_helpers.losses import info_nce, info_nce_terms, similarity_matrix
-from mmcl_helpers.pair_training import train_pair_encoders
-from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
+from mmcl_helpers.image_text.pair_training import train_pair_encoders
 
 # The paper's recipe (i.i.d. batches, every other caption a negative, stride-2 stem, the paper's
 # encoding sizes, all columns): the tests that need the book's recipe switch it on themselves.

@@ -1,4 +1,4 @@
-"""The numerical companions of the identifiability proof (mmcl_helpers.identifiability)."""
+"""The numerical companions of the identifiability proof (mmcl_helpers.numerical.identifiability)."""
 
 import math
 
@@ -9,7 +9,7 @@ from scipy.linalg import cholesky, solve_triangular
 from scipy.stats import kstest, norm, wishart
 
 from mmcl_helpers import CaptionBias
-from mmcl_helpers.identifiability import (
+from mmcl_helpers.numerical.identifiability import (
     CONTAMINANTS,
     OracleEncoders,
     contamination_sweep,
@@ -24,8 +24,8 @@ from mmcl_helpers.identifiability import (
     knn_entropy,
     mixed_code_alignment,
 )
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.simulation import MultimodalSimulation
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
 
 # Tolerances in nats for N of a few thousand samples (the estimators' bias plus a few standard
 # errors at these sizes).

@@ -5,34 +5,31 @@ import pandas as pd
 import pytest
 import torch
 
+from mmcl_helpers.core.paper import figure_values
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, PROFILES, image_text_settings, image_text_table
+from mmcl_helpers.core.results import SCORE_COLUMNS
 from mmcl_helpers.datasets import mpi3d
 from mmcl_helpers.datasets.captions import CaptionBatch, build_vocab, scene_captions, selection_settings
-from mmcl_helpers.datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS, render_scenes, sample_scene_latents
-from mmcl_helpers.image_encoders import ImageEncoder, TextEncoder, images_to_tensor
-from mmcl_helpers.image_text import (
-    IMAGE_TEXT_PROFILES,
-    FactorSpec,
+from mmcl_helpers.datasets.scenes import (
+    IMAGE_FACTORS,
+    SEMANTIC_FACTORS,
+    render_scenes,
+    sample_scene_latents,
+    scene_encoding_size,
+)
+from mmcl_helpers.datasets.splits import Split
+from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder, images_to_tensor
+from mmcl_helpers.image_text.pair_training import PairEncoders, encode_pairs, train_pair_encoders
+from mmcl_helpers.image_text.sweep_reports import compare_to_paper_figure, image_text_checks, scene_score_grid
+from mmcl_helpers.image_text.sweeps import (
     ImageTextRun,
-    PairEncoders,
     _bias_key,
-    _Split,
-    compare_to_paper_figure,
-    encode_pairs,
-    image_text_checks,
-    image_text_settings,
-    image_text_table,
     norm_channel_table,
-    probe_representations,
     run_mpi3d_sweeps,
     run_scene_sweeps,
-    scene_encoding_size,
-    scene_score_grid,
-    train_pair_encoders,
 )
-from mmcl_helpers.paper import figure_values
-from mmcl_helpers.profiles import PROFILES
-from mmcl_helpers.results import SCORE_COLUMNS
-from mmcl_helpers.training import NonFiniteLossError
+from mmcl_helpers.numerical.probes import FactorSpec, probe_representations
+from mmcl_helpers.numerical.training import NonFiniteLossError
 
 # The paper's recipe (i.i.d. batches, every other caption a negative, stride-2 stem, the paper's
 # encoding sizes, all columns): the tests that need the book's recipe switch it on themselves.
@@ -144,7 +141,7 @@ def _length_run(n=300):
     def split(lo):
         labels = {"brightness": images[lo:lo + n].mean(axis=(1, 2, 3)) / 255.0}
         phr = rng.integers(0, 2, n)
-        return _Split(images[lo:lo + n], labels, lambda bias, s, phr=phr: CaptionBatch(text, phr, {}, {}))
+        return Split(images[lo:lo + n], labels, lambda bias, s, phr=phr: CaptionBatch(text, phr, {}, {}))
 
     bias = selection_settings()["{shape}"]
     model = PairEncoders(_LengthCarrier(), _Constant(), build_vocab(text), 3, np.zeros(1), 0.0)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.latents import LatentModel, perturb
-from mmcl_helpers.mixing import InvertibleMLP
-from mmcl_helpers.simulation import MultimodalSimulation
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.numerical.latents import LatentModel, perturb
+from mmcl_helpers.numerical.mixing import InvertibleMLP
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
 
 
 def test_shapes_and_factor_names(gen):

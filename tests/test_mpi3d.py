@@ -5,7 +5,7 @@ import builtins
 import numpy as np
 import pytest
 
-from mmcl_helpers.biases import InvalidIndexSetError
+from mmcl_helpers.core.biases import InvalidIndexSetError
 from mmcl_helpers.datasets import mpi3d
 from mmcl_helpers.datasets.captions import UnknownFactorError, tokenize
 from mmcl_helpers.datasets.mpi3d import (

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers.biases import CaptionBias
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.losses import info_nce
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, get_profile
 from mmcl_helpers.datasets.captions import scene_captions, selection_settings
 from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
-from mmcl_helpers.encoders import paper_hidden_widths
-from mmcl_helpers.experiments import run_numerical
-from mmcl_helpers.image_text import IMAGE_TEXT_PROFILES, encode_pairs, train_pair_encoders
-from mmcl_helpers.losses import info_nce
-from mmcl_helpers.profiles import get_profile
-from mmcl_helpers.training import lr_lambda
+from mmcl_helpers.image_text.pair_training import encode_pairs, train_pair_encoders
+from mmcl_helpers.numerical.encoders import paper_hidden_widths
+from mmcl_helpers.numerical.experiments import run_numerical
+from mmcl_helpers.numerical.training import lr_lambda
 
 PAPER = get_profile("paper")
 TINY = PAPER.with_overrides(steps=4, batch_size=32, probe_train=64, probe_test=64, probe_steps=3)

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mmcl_helpers.paper import (
+from mmcl_helpers.core.paper import (
     TABLE4_LINEAR_ZX,
     TABLE5_LINEAR_ZX,
     compare_to_fig10,

@@ -10,23 +10,23 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mmcl_helpers.biases import CaptionBias  # noqa: E402
+from mmcl_helpers.core.biases import CaptionBias  # noqa: E402
+from mmcl_helpers.core.paper import compare_to_figure, figure_values  # noqa: E402
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, PROFILES, profiles_table  # noqa: E402
+from mmcl_helpers.core.results import SCORE_COLUMNS, StudyResult, factor_role, recovery_class  # noqa: E402
 from mmcl_helpers.datasets.captions import selection_settings  # noqa: E402
 from mmcl_helpers.datasets.figures import pairs_figure, scene_pairs_figure  # noqa: E402
 from mmcl_helpers.datasets.scenes import PARENT_R2, parent_r2_table, sample_scene_latents  # noqa: E402
-from mmcl_helpers.downstream import (  # noqa: E402
+from mmcl_helpers.image_text.sweep_reports import sweep_heatmaps  # noqa: E402
+from mmcl_helpers.numerical.downstream import (  # noqa: E402
     downstream_summary,
     downstream_targets,
     shift_semantics,
     target_function,
 )
-from mmcl_helpers.experiments import selection_sweep, theorem_checks, theorem_pattern  # noqa: E402
-from mmcl_helpers.latents import LatentModel, intervene  # noqa: E402
-from mmcl_helpers.paper import compare_to_figure, figure_values  # noqa: E402
-from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES, PROFILES, profiles_table  # noqa: E402
-from mmcl_helpers.results import SCORE_COLUMNS, StudyResult, factor_role, recovery_class  # noqa: E402
-from mmcl_helpers.sweep_reports import sweep_heatmaps  # noqa: E402
-from mmcl_helpers.training import NonFiniteLossError, adam_loop  # noqa: E402
+from mmcl_helpers.numerical.experiments import selection_sweep, theorem_checks, theorem_pattern  # noqa: E402
+from mmcl_helpers.numerical.latents import LatentModel, intervene  # noqa: E402
+from mmcl_helpers.numerical.training import NonFiniteLossError, adam_loop  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------
 # The training loop
@@ -232,14 +232,19 @@ def _package_imports():
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
-                deps |= {t for t in [target] + [f"{target}.{a.name}" for a in node.names] if t in mods}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mmcl_helpers"):
+                target = node.module
+            else:
+                continue
+            deps |= {t for t in [target] + [f"{target}.{a.name}" for a in node.names] if t in mods}
         graph[name] = deps - {name}
     return graph, mods
 
 
 def test_package_has_no_import_cycle():
     graph, _ = _package_imports()
-    assert "mmcl_helpers.latents" in graph["mmcl_helpers.simulation"]  # the walk sees imports
+    # the walk sees imports
+    assert "mmcl_helpers.numerical.latents" in graph["mmcl_helpers.numerical.simulation"]
     done, path = set(), []
 
     def visit(n):
@@ -256,20 +261,45 @@ def test_package_has_no_import_cycle():
         visit(n)
 
 
+#: The subpackages from the bottom up: a module may import only from its own layer or one below.
+LAYERS = ["core", "datasets", "numerical", "image_text", "practice", "book_support", "cli", "__main__"]
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return -1 if len(parts) == 1 else LAYERS.index(parts[1])
+
+
+def test_imports_run_one_way_between_subpackages():
+    graph, _ = _package_imports()
+    assert graph["mmcl_helpers.image_text.sweeps"]  # the walk sees absolute imports too
+    upward = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps
+                    if _layer(m) >= 0 and _layer(d) > _layer(m))
+    assert upward == [], "imports that run back up the layers: " + ", ".join(upward)
+
+
+def test_at_most_twelve_modules_directly_under_the_package():
+    import pkgutil
+
+    import mmcl_helpers
+    top = [m.name for m in pkgutil.iter_modules(mmcl_helpers.__path__) if not m.ispkg]
+    assert len(top) <= 12, top
+
+
 def test_one_training_loop():
     _, mods = _package_imports()
     users = sorted(name for name, p in mods.items()
                    if "torch.optim.Adam(" in p.read_text(encoding="utf-8")
                    or "clip_grad_norm_(" in p.read_text(encoding="utf-8"))
-    assert users == ["mmcl_helpers.training"]
+    assert users == ["mmcl_helpers.numerical.training"]
 
 
 def test_probe_setting_is_the_probe_of_chapter_4():
-    from mmcl_helpers.experiments import probe_setting
-    from mmcl_helpers.probes import mlp_r2
-    from mmcl_helpers.profiles import get_profile
-    from mmcl_helpers.simulation import MultimodalSimulation
-    from mmcl_helpers.training import train_mmcl
+    from mmcl_helpers.core.profiles import get_profile
+    from mmcl_helpers.numerical.experiments import probe_setting
+    from mmcl_helpers.numerical.probes import mlp_r2
+    from mmcl_helpers.numerical.simulation import MultimodalSimulation
+    from mmcl_helpers.numerical.training import train_mmcl
 
     prof = get_profile("smoke").with_overrides(steps=10, batch_size=64, probe_steps=15)
     sim = MultimodalSimulation(LatentModel(3, 2, 2, seed=0), [CaptionBias({1, 2}, n_semantic=3)])
@@ -291,7 +321,7 @@ def test_probe_setting_is_the_probe_of_chapter_4():
 def test_the_numerical_checks_use_the_book_s_one_pair_of_bars():
     # The prose of every chapter states one learned and one discarded bar; the printed checks of
     # chapters 2-3 must use the same numbers (a 0.15 left over from before once contradicted it).
-    from mmcl_helpers.results import DISCARDED_BAR, LEARNED_BAR, NUMERICAL_BARS
+    from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR, NUMERICAL_BARS
 
     assert NUMERICAL_BARS["unbiased"] == (">=", LEARNED_BAR)
     assert NUMERICAL_BARS["omitted"] == NUMERICAL_BARS["perturbed"] == ("<=", DISCARDED_BAR)

@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mmcl_helpers.plots import correlation_heatmap, score_heatmap, sweep_figure  # noqa: E402
+from mmcl_helpers.core.plots import correlation_heatmap, score_heatmap, sweep_figure  # noqa: E402
 
 
 def _grid(cols):

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmcl_helpers.audit import AuditThresholds, audit_captions, scene_audit_frame, scene_vocabulary
+from mmcl_helpers.core.profiles import image_text_settings
 from mmcl_helpers.datasets.captions import UnknownFactorError
 from mmcl_helpers.datasets.policies import MentionPolicy, describe_policy, policy_captions
 from mmcl_helpers.datasets.scenes import sample_scene_latents
-from mmcl_helpers.image_text import image_text_settings
-from mmcl_helpers.practice import (
+from mmcl_helpers.practice.audit import AuditThresholds, audit_captions, scene_audit_frame, scene_vocabulary
+from mmcl_helpers.practice.studies import (
     agreement_by_seed,
     audit_agreement,
     calibrate_thresholds,
@@ -166,7 +166,7 @@ def test_policy_study_runs_and_scores(tmp_path):
 
 
 def test_disagreement_reason_names_the_mechanism():
-    from mmcl_helpers.practice import disagreement_reason
+    from mmcl_helpers.practice.studies import disagreement_reason
 
     assert disagreement_reason("likely learned", "learned", 1.0) == ""
     assert "crowded out" in disagreement_reason("likely learned", "partly learned", 1.0)

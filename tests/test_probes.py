@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from mmcl_helpers.probes import linear_mcc, linear_r2, mlp_mcc, mlp_r2
+from mmcl_helpers.numerical.probes import linear_mcc, linear_r2, mlp_mcc, mlp_r2
 
 BLOCKS = [slice(0, 1), slice(1, 2), slice(2, 4)]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mmcl_helpers.profiles import (
+from mmcl_helpers.core.profiles import (
     PROFILES,
     UnknownProfileError,
     active_profile,

@@ -6,17 +6,17 @@ import pandas as pd
 import pytest
 import torch
 
-from mmcl_helpers import programme as pg
-from mmcl_helpers.biases import CaptionBias
+from mmcl_helpers.book_support.costs import mlp_macs, step_flops
 from mmcl_helpers.cli import main
-from mmcl_helpers.costs import mlp_macs, step_flops
-from mmcl_helpers.encoders import EnsembleMLP, mlp, paper_hidden_widths
-from mmcl_helpers.experiments import evaluate_run
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.precision import precision_context
-from mmcl_helpers.profiles import get_profile
-from mmcl_helpers.simulation import MultimodalSimulation, member_seed
-from mmcl_helpers.training import build_encoders, train_mmcl
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.precision import precision_context
+from mmcl_helpers.core.profiles import get_profile
+from mmcl_helpers.numerical import programme as pg
+from mmcl_helpers.numerical.encoders import EnsembleMLP, mlp, paper_hidden_widths
+from mmcl_helpers.numerical.experiments import evaluate_run
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.simulation import MultimodalSimulation, member_seed
+from mmcl_helpers.numerical.training import build_encoders, train_mmcl
 
 # Tiny sizes: 2 semantics and 1-d modality factors give paper encoders 30..150 wide.
 TINY = get_profile("paper").with_overrides(steps=5, batch_size=32, probe_train=100, probe_test=100,

@@ -1,7 +1,7 @@
 """The book's prose holds no result typed by hand.
 
 Every run-dependent number in a chapter is glued from the code of that build (myst-nb ``glue``);
-paper values are quoted from ``mmcl_helpers.paper``. This test reads every markdown cell of every
+paper values are quoted from ``mmcl_helpers.core.paper``. This test reads every markdown cell of every
 notebook in ``book/`` (and every ``book/*.md`` page) and fails on a number that looks like a typed
 result.
 
@@ -197,7 +197,7 @@ def test_no_hand_typed_results_in_the_book():
 def test_notebook_glue_stores_plain_python_values():
     import numpy as np
 
-    from mmcl_helpers.notebook import GLUED, glue
+    from mmcl_helpers.book_support.notebook import GLUED, glue
 
     # Nothing is returned: a cell ending with glue(...) must not print the value on the page.
     assert glue("prose_test_value", np.float64(0.25)) is None

@@ -2,11 +2,11 @@
 
 import pytest
 
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, RECIPE_REASONS, image_text_departures
 from mmcl_helpers.datasets.captions import perturbation_settings, selection_settings
 from mmcl_helpers.datasets.policies import MentionPolicy
 from mmcl_helpers.datasets.scenes import SCENE_ENCODING_SIZES, scene_encoding_size
-from mmcl_helpers.practice import policy_encoding_size, policy_profile
-from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES, RECIPE_REASONS, image_text_departures
+from mmcl_helpers.practice.studies import policy_encoding_size, policy_profile
 
 
 def test_dims_per_factor_gives_at_least_the_papers_size():
@@ -89,7 +89,7 @@ def test_departures_describe_the_stride_rule_and_the_alignment_weight():
 
 
 def test_sweeps_train_few_factor_settings_at_stride_2(tmp_path):
-    from mmcl_helpers.sweeps import run_scene_sweeps
+    from mmcl_helpers.image_text.sweeps import run_scene_sweeps
 
     tiny = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
         n_train=128, n_probe_train=32, n_probe_test=32, steps=2, batch_size=16, widths=(4, 8, 8),

@@ -166,3 +166,28 @@ def test_chapter_4_states_the_theorem_as_referable_blocks_used_elsewhere():
     assert "{prf:proof}" in ch4 and "Known gap" in ch4
     for name in ("02_selection_bias.ipynb", "03_perturbation_bias.ipynb"):
         assert "{prf:ref}`thm-identifiability`" in md_text(name), name
+
+
+def test_the_readme_layout_table_lists_every_module():
+    """Each module of the package appears in README's layout table, in the row of its folder."""
+    import pkgutil
+
+    import mmcl_helpers
+
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        m = re.match(r"\| `(mmcl_helpers/[\w/]*)` \| (.*) \|$", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    missing = []
+    for info in pkgutil.walk_packages(mmcl_helpers.__path__, "mmcl_helpers."):
+        parts = info.name.split(".")
+        if info.ispkg:
+            folder = "/".join(parts) + "/"
+            if folder not in rows:
+                missing.append(folder)
+            continue
+        folder = "/".join(parts[:-1]) + "/"
+        if f"`{parts[-1]}`" not in rows.get(folder, "") and f"`{parts[-1]}.py`" not in rows.get(folder, ""):
+            missing.append(info.name)
+    assert missing == [], f"add these to README's layout table: {missing}"

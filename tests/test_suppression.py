@@ -2,10 +2,10 @@
 
 import pytest
 
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS
-from mmcl_helpers.profiles import IMAGE_TEXT_PROFILES
-from mmcl_helpers.suppression import SUPPRESSION_GROUPS, run_feature_suppression
-from mmcl_helpers.sweeps import run_scene_sweeps
+from mmcl_helpers.image_text.suppression import SUPPRESSION_GROUPS, run_feature_suppression
+from mmcl_helpers.image_text.sweeps import run_scene_sweeps
 
 TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=256, n_probe_train=64, n_probe_test=64, steps=3, batch_size=32, widths=(4, 8, 8),

@@ -2,13 +2,19 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.experiments import run_numerical
-from mmcl_helpers.latents import LatentModel
-from mmcl_helpers.losses import info_nce
-from mmcl_helpers.profiles import get_profile
-from mmcl_helpers.simulation import MultimodalSimulation
-from mmcl_helpers.training import NonFiniteLossError, adam_loop, build_encoders, lr_lambda, train_mmcl
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.losses import info_nce
+from mmcl_helpers.core.profiles import get_profile
+from mmcl_helpers.numerical.experiments import run_numerical
+from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.simulation import MultimodalSimulation
+from mmcl_helpers.numerical.training import (
+    NonFiniteLossError,
+    adam_loop,
+    build_encoders,
+    lr_lambda,
+    train_mmcl,
+)
 
 TINY = get_profile("smoke").with_overrides(steps=20, batch_size=64, probe_train=300,
                                            probe_test=300, probe_steps=20)
@@ -115,7 +121,7 @@ def test_scores_table_is_tidy():
 
 
 def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
-    from mmcl_helpers import training
+    from mmcl_helpers.numerical import training
 
     def broken_compile(fn, **kwargs):
         def fail(*args):

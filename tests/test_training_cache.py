@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmcl_helpers.biases import CaptionBias
-from mmcl_helpers.experiments import run_numerical, training_cache_path
-from mmcl_helpers.profiles import get_profile
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.profiles import get_profile
+from mmcl_helpers.numerical.experiments import run_numerical, training_cache_path
 
 PROFILE = get_profile("smoke").with_overrides(steps=20, probe_train=300, probe_test=300, probe_steps=10)
 SETTINGS = [CaptionBias({1, 2}, set(), 4), CaptionBias({1, 2, 3, 4}, {4}, 4, 0.75)]
@@ -59,7 +59,7 @@ def test_cache_can_be_turned_off_and_survives_a_corrupt_file(tmp_path, monkeypat
 
 
 def test_with_theory_predicts_each_cell_from_the_unbiased_block(tmp_path, monkeypatch):
-    from mmcl_helpers.experiments import with_theory
+    from mmcl_helpers.numerical.experiments import with_theory
 
     monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
     run = run_numerical(SETTINGS, dependent=True, n_image=2, n_text=2, profile=PROFILE, seeds=0,
@@ -77,7 +77,7 @@ def test_with_theory_predicts_each_cell_from_the_unbiased_block(tmp_path, monkey
 
 
 def test_recovery_by_variance_lists_unbiased_factors_with_their_variance(tmp_path, monkeypatch):
-    from mmcl_helpers.experiments import recovery_by_variance
+    from mmcl_helpers.numerical.experiments import recovery_by_variance
 
     monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path))
     run = run_numerical(SETTINGS, dependent=True, n_image=2, n_text=2, profile=PROFILE, seeds=0,

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.colors import CSS4_COLORS, TABLEAU_COLORS, XKCD_COLORS, to_rgb
 
-from .. import validation as val
-from ..biases import CaptionBias
-from .naming import (  # noqa: F401 - re-exported, kept for compatibility
+from mmcl_helpers.core import validation as val
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.datasets.naming import (  # noqa: F401 - re-exported, kept for compatibility
     SCENE_P_PERTURB,
     UnknownFactorError,
     bias_from_names,
@@ -33,7 +33,7 @@ from .naming import (  # noqa: F401 - re-exported, kept for compatibility
     perturbation_settings,
     selection_settings,
 )
-from .perturbation import (  # noqa: F401
+from mmcl_helpers.datasets.perturbation import (  # noqa: F401
     _COIN_STREAM,
     _PHRASING_STREAM,
     _VALUE_STREAM,
@@ -41,7 +41,7 @@ from .perturbation import (  # noqa: F401
     perturb_factors,
     statement_ids,
 )
-from .scenes import (
+from mmcl_helpers.datasets.scenes import (
     BACKGROUND_SV,
     DISCRETE_FACTORS,
     OBJECT_SV,
@@ -52,7 +52,7 @@ from .scenes import (
     hashed_integers,
     hue_to_rgb,
 )
-from .tokens import PAD, UNK, build_vocab, decode_tokens, encode_captions, tokenize  # noqa: F401
+from mmcl_helpers.datasets.tokens import PAD, UNK, build_vocab, decode_tokens, encode_captions, tokenize  # noqa: F401
 
 __all__ = [
     "SCENE_P_PERTURB",

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..biases import CaptionBias
-from .captions import scene_captions
-from .scenes import render_scenes, sample_scene_latents
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.datasets.captions import scene_captions
+from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
 
 __all__ = ["pairs_figure", "scene_pairs_figure"]
 

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import storage
-from ..biases import CaptionBias
-from .captions import (
+from mmcl_helpers.core import storage
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.datasets.captions import (
     CaptionBatch,
     bias_from_names,
     perturb_factors,
@@ -44,7 +44,7 @@ from .captions import (
     selection_settings,
     statement_ids,
 )
-from .scenes import default_cache_dir, hashed_integers
+from mmcl_helpers.datasets.scenes import default_cache_dir, hashed_integers
 
 __all__ = [
     "MPI3D_FACTORS",

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .mpi3d import MPI3D_FILENAME, MPI3D_KEY, MPI3D_SIZES, mpi3d_factors
+from mmcl_helpers.core.dry_run import dry_run_enabled
+from mmcl_helpers.datasets.mpi3d import MPI3D_FILENAME, MPI3D_KEY, MPI3D_SIZES, mpi3d_factors
 
-__all__ = ["SYNTHETIC_SIZES", "synthetic_mpi3d_images", "write_synthetic_mpi3d"]
+__all__ = ["SYNTHETIC_SIZES", "mpi3d_sizes", "synthetic_mpi3d_images", "write_synthetic_mpi3d"]
 
 #: Factor sizes of the synthetic file (the real semantics, 4 positions per arm axis; 4,608 images).
 SYNTHETIC_SIZES: tuple[int, ...] = (*MPI3D_SIZES[:5], 4, 4)
@@ -71,6 +72,11 @@ def _draw(lab: np.ndarray, sizes: tuple[int, ...], rng: np.random.Generator) -> 
     img = np.where(mask[..., None], _OBJECT_RGB[color][:, None, None, :], _BACK_RGB[back][:, None, None, :])
     noise = rng.normal(0.0, 6.0, size=img.shape).astype(np.float32)
     return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+def mpi3d_sizes() -> tuple[int, ...]:
+    """MPI3D factor sizes to read: the real ones, or the synthetic file's under a dry run."""
+    return SYNTHETIC_SIZES if dry_run_enabled() else MPI3D_SIZES
 
 
 def write_synthetic_mpi3d(path: str | Path, sizes: Sequence[int] = SYNTHETIC_SIZES, seed: int = 0) -> Path:

@@ -1,6 +1,6 @@
 """Caption settings written with factor names, converted in one place to a CaptionBias.
 
-A *setting* is one :class:`~mmcl_helpers.biases.CaptionBias`; a *sweep* is an ordered mapping
+A *setting* is one :class:`~mmcl_helpers.core.biases.CaptionBias`; a *sweep* is an ordered mapping
 label -> setting (a figure's columns). Settings are written with factor names
 (``selected={"shape", "x_pos"}``) and converted here to 1-based indices in the factor order. Every
 function takes the factor list as an argument, so :mod:`~mmcl_helpers.datasets.mpi3d` uses them
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..biases import CaptionBias, InvalidIndexSetError
-from .scenes import SEMANTIC_FACTORS
+from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError
+from mmcl_helpers.datasets.scenes import SEMANTIC_FACTORS
 
 __all__ = [
     "SCENE_P_PERTURB",
@@ -62,7 +62,7 @@ def names_of(indices: Iterable[int], factors: Sequence[str]) -> tuple[str, ...]:
 
 
 #: Kept for compatibility: the former name of :func:`names_of` (not
-#: :func:`mmcl_helpers.experiments.factor_names`, which lists the simulation's factors).
+#: :func:`mmcl_helpers.numerical.experiments.factor_names`, which lists the simulation's factors).
 factor_names = names_of
 
 

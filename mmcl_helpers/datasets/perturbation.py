@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..biases import CaptionBias, InvalidIndexSetError
-from ..utils import hashed_integers, hashed_uniform
+from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError
+from mmcl_helpers.core.random_streams import hashed_integers, hashed_uniform
 
 __all__ = ["CaptionBatch", "perturb_factors", "statement_ids"]
 

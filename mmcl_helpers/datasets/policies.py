@@ -12,7 +12,7 @@ true one (a 3-valued position does so a third of the time, two close hues share 
 the share of mentions that are actually wrong is below ``resample`` (``resample * (K-1)/K`` for a
 factor with K values). Resampling, rather than always naming a different value, keeps a fully
 resampled factor independent of the truth, which is the condition of the paper's theorem.
-:func:`mmcl_helpers.audit.audit_captions` measures the word-level rates.
+:func:`mmcl_helpers.practice.audit.audit_captions` measures the word-level rates.
 """
 
 from __future__ import annotations
@@ -23,9 +23,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import validation as val
-from .captions import N_PHRASINGS, CaptionBatch, UnknownFactorError, caption_text, factor_words, statement_ids
-from .scenes import DISCRETE_FACTORS, SEMANTIC_FACTORS, SceneLatents, hashed_integers, hashed_uniform
+from mmcl_helpers.core import validation as val
+from mmcl_helpers.datasets.captions import (
+    N_PHRASINGS,
+    CaptionBatch,
+    UnknownFactorError,
+    caption_text,
+    factor_words,
+    statement_ids,
+)
+from mmcl_helpers.datasets.scenes import (
+    DISCRETE_FACTORS,
+    SEMANTIC_FACTORS,
+    SceneLatents,
+    hashed_integers,
+    hashed_uniform,
+)
 
 __all__ = ["MentionPolicy", "PolicyCaptions", "policy_captions", "describe_policy"]
 

@@ -2,7 +2,7 @@
 
 :func:`scene_vocabulary` lists the words the scene captions use for each factor;
 :func:`scene_audit_frame` puts the word a faithful caption would use beside each caption. Both
-feed :func:`~mmcl_helpers.audit.audit_captions` (chapter 6).
+feed :func:`~mmcl_helpers.practice.audit.audit_captions` (chapter 6).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .captions import (
+from mmcl_helpers.datasets.captions import (
     BACKGROUND_PALETTE,
     OBJECT_PALETTE,
     S_POS_WORDS,
@@ -23,8 +23,15 @@ from .captions import (
     nearest_color_names,
     s_pos_words,
 )
-from .scenes import BACKGROUND_SV, OBJECT_SV, SHAPE_NAMES, SPOTLIGHT_SV, SceneLatents, hue_to_rgb
-from .vocabulary import AuditInputError, vocabulary_from_names
+from mmcl_helpers.datasets.scenes import (
+    BACKGROUND_SV,
+    OBJECT_SV,
+    SHAPE_NAMES,
+    SPOTLIGHT_SV,
+    SceneLatents,
+    hue_to_rgb,
+)
+from mmcl_helpers.datasets.vocabulary import AuditInputError, vocabulary_from_names
 
 __all__ = ["scene_vocabulary", "scene_audit_frame"]
 

@@ -38,9 +38,12 @@ import numpy as np
 from matplotlib.colors import hsv_to_rgb
 from PIL import Image, ImageDraw
 
-from .. import validation as val
-from ..storage import CacheWarning, cache_folder, default_cache_dir, load_arrays, save_arrays
-from ..utils import hashed_integers, hashed_uniform  # also re-exported here, kept for compatibility
+from mmcl_helpers.core import validation as val
+from mmcl_helpers.core.random_streams import (  # also re-exported here, kept for compatibility
+    hashed_integers,
+    hashed_uniform,
+)
+from mmcl_helpers.core.storage import CacheWarning, cache_folder, default_cache_dir, load_arrays, save_arrays
 
 __all__ = [
     "SEMANTIC_FACTORS",
@@ -271,7 +274,7 @@ def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: in
 
 
 def scene_encoding_size(bias, dims_per_factor: int = 0) -> int:
-    """Encoding size of a scene setting (a :class:`~mmcl_helpers.biases.CaptionBias`):
+    """Encoding size of a scene setting (a :class:`~mmcl_helpers.core.biases.CaptionBias`):
     :data:`SCENE_ENCODING_SIZES` of its number ``n`` of unbiased semantics, or
     ``max(that, dims_per_factor * n)`` when ``dims_per_factor`` >= 1.
 
@@ -493,7 +496,7 @@ def load_or_render(
 
     The cache file name is a hash of every generation setting (and :data:`RENDER_VERSION`), so a
     changed setting never reads a stale file; the file also records those settings, which must
-    match on load (:func:`~mmcl_helpers.storage.load_arrays`). A damaged, empty or foreign file is
+    match on load (:func:`~mmcl_helpers.core.storage.load_arrays`). A damaged, empty or foreign file is
     rendered again with a warning; a cache that cannot be written warns and keeps the images.
     Files are written atomically.
 

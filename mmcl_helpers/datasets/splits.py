@@ -1,9 +1,9 @@
 """The one type a dataset adapter hands to the image-text sweeps: a :class:`Split`.
 
 A new dataset needs one adapter that returns ``{"train": Split, "probe_train": Split,
-"probe_test": Split}`` (see :func:`~mmcl_helpers.sweeps.run_scene_sweeps` and
-:func:`~mmcl_helpers.sweeps.run_mpi3d_sweeps`) and passes it to
-:func:`~mmcl_helpers.sweeps.run_sweeps`.
+"probe_test": Split}`` (see :func:`~mmcl_helpers.image_text.sweeps.run_scene_sweeps` and
+:func:`~mmcl_helpers.image_text.sweeps.run_mpi3d_sweeps`) and passes it to
+:func:`~mmcl_helpers.image_text.sweeps.run_sweeps`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..biases import CaptionBias
-from .captions import CaptionBatch
+from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.datasets.captions import CaptionBatch
 
 __all__ = ["Split", "SPLIT_PARTS"]
 
@@ -32,7 +32,7 @@ class Split:
         caption: ``(bias, seed) -> CaptionBatch``: the N captions of this split under a setting.
         groups: contrast groups of a training split, shape (G, g): row k holds the indices of g
             samples that share every factor but one (the batch sampler of
-            :func:`~mmcl_helpers.pair_training.train_pair_encoders` keeps them together);
+            :func:`~mmcl_helpers.image_text.pair_training.train_pair_encoders` keeps them together);
             ``None`` for a split without groups.
     """
 

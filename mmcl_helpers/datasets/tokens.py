@@ -4,7 +4,7 @@ Two readings of a caption, for two jobs, kept side by side here:
 
 - :func:`tokenize` (with :func:`build_vocab`, :func:`encode_captions`, :func:`decode_tokens`): the
   text encoder's input, lower-case words only;
-- :func:`mention_tokens`: what :mod:`~mmcl_helpers.audit` matches value words against; it keeps
+- :func:`mention_tokens`: what :mod:`~mmcl_helpers.practice.audit` matches value words against; it keeps
   punctuation tokens, so that a match never runs across a comma or full stop.
 """
 

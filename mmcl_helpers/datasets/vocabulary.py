@@ -2,7 +2,7 @@
 
 :func:`vocabulary_from_names` builds one for values that are their own names (colour names);
 :mod:`~mmcl_helpers.datasets.scene_audit` builds the scenes' vocabulary from it. Both
-:mod:`~mmcl_helpers.audit` and the dataset adapters import from here, so datasets never import
+:mod:`~mmcl_helpers.practice.audit` and the dataset adapters import from here, so datasets never import
 the audit.
 """
 

@@ -1,0 +1,458 @@
+"""Compute profiles: one small table that decides every size in the book.
+
+A chapter never hard-codes a step count. It asks for the active profile and reads its sizes::
+
+    from mmcl_helpers.core.profiles import active_profile, image_text_profile
+    prof = active_profile()          # MMCL_PROFILE, else "gpu" with CUDA, else "cpu"
+    print(prof)                      # shows the row the chapter runs with
+    sizes = image_text_profile()     # the same profile's image-text sizes (chapters 5 and 6)
+
+Each profile has two rows of sizes, both in this module: :data:`PROFILES` for the numerical
+study (chapters 1-4) and :data:`IMAGE_TEXT_PROFILES` for the image-text models (chapters 5-6);
+:func:`profiles_table` prints either or both.
+
+``smoke`` exists for tests and CI (every notebook in about a minute on 2 CPU cores), ``cpu`` is the
+honest laptop run, ``gpu`` is sized for a Colab T4, and ``paper`` copies the hyper-parameters of
+Cai et al. (2025), App. C, exactly (it is meant for a large GPU).
+
+Why ``cpu`` and ``gpu`` use cosine similarity: Eq. (2) of the paper, which the theory analyses, is
+InfoNCE with negative squared Euclidean similarity and temperature 1. With the small batches a CPU
+can afford, that form collapses the representation onto two or three directions; cosine similarity
+with a temperature of 0.1 and one spare output dimension does not. ``paper`` keeps the Euclidean
+form. Chapter 2 says this to the reader as well.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, replace
+
+import pandas as pd
+
+from mmcl_helpers.core import validation as v
+from mmcl_helpers.core.dry_run import dry_run_sizes
+from mmcl_helpers.core.precision import PRECISIONS
+
+__all__ = [
+    "Profile",
+    "PROFILES",
+    "UnknownProfileError",
+    "get_profile",
+    "active_profile",
+    "profiles_table",
+    "default_device",
+    "ImageTextProfile",
+    "ImageTextSettings",
+    "IMAGE_TEXT_PROFILES",
+    "image_text_profile",
+    "image_text_settings",
+    "image_text_table",
+    "image_text_departures",
+    "RECIPE_REASONS",
+]
+
+
+class UnknownProfileError(ValueError):
+    """Raised for a profile name that is not one of ``PROFILES``."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes for one compute budget.
+
+    Attributes:
+        name: profile name.
+        steps: MMCL training steps per model.
+        batch_size: pairs per training step.
+        encoder: ``"compact"`` (hidden layers of width ``hidden`` with batch norm) or ``"paper"``
+            (7-layer MLP, widths 10,50,50,50,50,10 times the input dimension, no normalisation).
+        hidden: width of the compact encoder's hidden layers.
+        depth: number of hidden layers of the compact encoder.
+        lr: Adam learning rate (peak, after warm-up).
+        warmup: fraction of steps spent warming the learning rate up (0 = constant schedule).
+        similarity: ``"cosine"`` or ``"euclidean"`` (negative squared distance).
+        tau: InfoNCE temperature.
+        extra_dims: encoder output size minus the number of unbiased semantics.
+        grad_clip: gradient 2-norm clipping threshold, per model.
+        probe_train: samples used to fit each probe.
+        probe_test: held-out samples used to score each probe.
+        probe_steps: Adam steps of the MLP probe.
+        seeds: independent seeds per setting.
+        dependent_stride: run every k-th column of the dependent-semantics sweeps (1 = all).
+        compile: compile the encoders and the loss with ``torch.compile`` (fuses the many small
+            element-wise operations that dominate a CPU step; ``benchmarks/`` measures the
+            gain). Falls back to plain eager mode, with a warning, where compiling fails.
+        precision: ``"fp32"`` (float32, TF32 off: every profile, the paper's included),
+            ``"tf32"`` (TF32 matrix products on CUDA) or ``"bf16"`` (encoders under bfloat16
+            autocast, loss in float32); :mod:`mmcl_helpers.core.precision` applies it. At tiny sizes,
+            short of convergence, bf16 moves linear-probe R^2 measurably
+            (``tests/test_programme.py`` measures and bounds it), so the paper profile keeps
+            fp32; TF32 rounds less than bf16 and is the faster choice where GPU time is what
+            limits.
+    """
+
+    name: str
+    steps: int
+    batch_size: int
+    encoder: str
+    hidden: int
+    depth: int
+    lr: float
+    warmup: float
+    similarity: str
+    tau: float
+    extra_dims: int
+    grad_clip: float
+    probe_train: int
+    probe_test: int
+    probe_steps: int
+    seeds: int
+    dependent_stride: int
+    compile: bool = False
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        v.check_fields(self, _PROFILE_FIELDS)
+        if self.encoder == "compact" and self.hidden < 1:
+            v.check_param("hidden", self.hidden, v.POSITIVE_INT, "Profile (encoder 'compact')")
+
+    def with_overrides(self, **changes) -> Profile:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def __str__(self) -> str:
+        cells = ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "name")
+        return f"Profile {self.name!r}: {cells}"
+
+
+_PROFILE_FIELDS = {
+    "name": v.InstanceOf(str), "steps": v.POSITIVE_INT,
+    # InfoNCE needs negatives: a batch of one pair has loss 0 whatever the encoders do.
+    "batch_size": v.Interval(v.Integral, 2, None, closed="left"),
+    "encoder": v.Options(str, ("compact", "paper")), "hidden": v.NONNEG_INT, "depth": v.POSITIVE_INT,
+    "lr": v.POSITIVE_REAL, "warmup": v.Interval(v.Real, 0, 1, closed="left"),
+    "similarity": v.Options(str, ("cosine", "euclidean")), "tau": v.POSITIVE_REAL,
+    "extra_dims": v.NONNEG_INT, "grad_clip": v.POSITIVE_REAL,
+    "probe_train": v.Interval(v.Integral, 2, None, closed="left"),
+    "probe_test": v.Interval(v.Integral, 2, None, closed="left"), "probe_steps": v.POSITIVE_INT,
+    "seeds": v.POSITIVE_INT, "dependent_stride": v.POSITIVE_INT, "compile": v.BOOLEAN,
+    "precision": v.Options(str, PRECISIONS),
+}
+
+#: The numerical study's sizes, one :class:`Profile` per compute profile.
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("smoke", steps=150, batch_size=256, encoder="compact", hidden=64, depth=2,
+                lr=3e-3, warmup=0.1, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
+                probe_train=2000, probe_test=2000, probe_steps=150, seeds=1, dependent_stride=3),
+        Profile("cpu", steps=16000, batch_size=512, encoder="compact", hidden=96, depth=3,
+                lr=6e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
+                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=3,
+                compile=True),
+        Profile("gpu", steps=15000, batch_size=2048, encoder="compact", hidden=256, depth=4,
+                lr=2e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
+                probe_train=50000, probe_test=20000, probe_steps=3000, seeds=3, dependent_stride=1),
+        Profile("paper", steps=100_000, batch_size=6144, encoder="paper", hidden=0, depth=6,
+                lr=1e-4, warmup=0.0, similarity="euclidean", tau=1.0, extra_dims=0,
+                grad_clip=2.0, probe_train=50000, probe_test=20000, probe_steps=5000, seeds=3,
+                dependent_stride=1),
+    )
+}
+
+
+def default_device() -> str:
+    """``"cuda"`` when a GPU is visible to torch, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name`` (case-insensitive); a clear error for any other name."""
+    key = str(name).strip().lower()
+    if key not in PROFILES:
+        raise UnknownProfileError(
+            f"Unknown compute profile {name!r}. Allowed: {', '.join(PROFILES)} "
+            "(set MMCL_PROFILE to one of them, or leave it unset for the default)."
+        )
+    return dry_run_sizes(PROFILES[key])  # unchanged unless MMCL_DRY_RUN=1 (a testing aid)
+
+
+def active_profile(name: str | None = None) -> Profile:
+    """The profile to run with: ``name``, else ``$MMCL_PROFILE``, else gpu/cpu by hardware."""
+    chosen = name or os.environ.get("MMCL_PROFILE") or None
+    if chosen is None:
+        chosen = "gpu" if default_device() == "cuda" else "cpu"
+    return get_profile(chosen)
+
+
+def profiles_table(study: str = "numerical") -> pd.DataFrame:
+    """All profiles side by side, one column per profile (the table printed in the book).
+
+    Args:
+        study: ``"numerical"`` (:data:`PROFILES`), ``"image_text"`` (:data:`IMAGE_TEXT_PROFILES`)
+            or ``"all"`` (both, rows prefixed ``numerical.`` and ``image_text.``).
+    """
+    tables = {
+        "numerical": pd.DataFrame({n: asdict(p) for n, p in PROFILES.items()}).drop(index="name"),
+        "image_text": pd.DataFrame(
+            {n: asdict(s) for n, s in IMAGE_TEXT_PROFILES.items()}).drop(index="name"),
+    }
+    if study == "all":
+        return pd.concat([t.rename(index=lambda r, k=k: f"{k}.{r}") for k, t in tables.items()])
+    if study not in tables:
+        raise ValueError(f"study must be 'numerical', 'image_text' or 'all', got {study!r}.")
+    return tables[study]
+
+
+# ----------------------------------------------------------------------------------------------
+# Image-text sizes (chapters 5 and 6)
+
+
+@dataclass(frozen=True)
+class ImageTextProfile:
+    """Sizes of the image-text experiments for one compute profile.
+
+    Why they differ from the paper's (tau 1, Adam lr 1e-5, 100,000 steps of 256 pairs,
+    ResNet-18): a CPU affords minutes, not GPU-days. A temperature of 0.1 with Adam at lr 2e-3,
+    warm-up and cosine decay trains the compact encoders in about a thousand steps; with tau 1
+    and cosine similarity the loss barely moves in that budget (the logits are confined to
+    [-1, 1]).
+
+    ``smoke``, ``cpu`` and ``gpu`` also change the recipe where chapter 5 found the paper's
+    i.i.d. batches crowd the shape out in a short run: contrast groups, the false-negative mask,
+    a stride-1 first stage for settings with four or more unbiased factors and two output
+    dimensions per unbiased factor; and where a short run leaves image-specific factors and the
+    phrasing inside the clusters: a late pull on matched pairs (``align_weight``, ``align_from``).
+    :func:`image_text_departures` lists each with its reason; ``paper`` keeps the paper's.
+
+    Attributes:
+        name: the profile name (``smoke``, ``cpu``, ``gpu``, ``paper``).
+        n_train: image-caption pairs in the training set (rendered once, cached).
+        n_probe_train, n_probe_test: held-out pairs to fit the probes on and to score them on.
+        steps: Adam steps per trained pair of encoders.
+        batch_size: pairs per step.
+        lr: peak learning rate (after warm-up; cosine decay afterwards when ``warmup`` > 0).
+        warmup: fraction of the steps spent warming up.
+        tau: InfoNCE temperature (cosine similarity).
+        widths: channels of the image encoder's stages.
+        hidden: width of both heads' hidden layer.
+        text_embed, text_channels: word embedding size and 1-D conv channels of the text encoder.
+        grad_clip: gradient 2-norm clipping threshold.
+        probe_steps: Adam steps of each MLP probe.
+        seeds: independent training seeds per setting.
+        mpi3d_train: MPI3D training images used (at most the paper's 44,720 train split).
+        first_stride: stride of the image encoder's first stage (1 keeps the stem's 32x32 map;
+            see :class:`~mmcl_helpers.image_text.image_encoders.ImageEncoder`).
+        group_fraction: share of each batch drawn as contrast groups (scenes that share every
+            factor but the shape, :func:`~mmcl_helpers.datasets.scenes.sample_shape_groups`);
+            0 gives the paper's i.i.d. batches. The rest of a batch is i.i.d.
+        group_size: scenes per contrast group (2 .. 7).
+        scene_columns: which settings chapter 5's sweeps train: ``"all"`` fourteen (thirteen
+            models), or ``"key"`` the columns of
+            :data:`~mmcl_helpers.image_text.sweeps.KEY_SCENE_COLUMNS` (seven models), to fit a CPU budget.
+        false_negatives: ``"keep"`` (the paper's loss: every other caption in the batch is a
+            negative) or ``"mask"``: captions that state the same thing as a pair's own caption,
+            in any phrasing, are left out of its negatives (see
+            :func:`~mmcl_helpers.core.losses.info_nce_terms`, argument ``exclude``).
+        dims_per_factor: ``0`` gives the paper's encoding sizes
+            (:data:`~mmcl_helpers.datasets.scenes.SCENE_ENCODING_SIZES`); ``k >= 1`` gives each
+            setting ``max(paper's size, k * number of unbiased semantics)`` dimensions (see
+            :func:`~mmcl_helpers.datasets.scenes.scene_encoding_size`).
+        stride1_from: with ``first_stride=1``, only settings with at least this many unbiased
+            semantics train with it; fewer train with stride 2 (:meth:`for_setting`). ``0``:
+            every setting uses ``first_stride``.
+        align_weight: weight of InfoNCE's alignment part (:func:`~mmcl_helpers.core.losses.info_nce`);
+            1 is the paper's loss.
+        align_from: fraction of the steps after which ``align_weight`` applies (1 before it;
+            :meth:`align_weight_at`).
+    """
+
+    name: str
+    n_train: int
+    n_probe_train: int
+    n_probe_test: int
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: float
+    tau: float
+    widths: tuple[int, ...]
+    hidden: int
+    text_embed: int
+    text_channels: int
+    grad_clip: float
+    probe_steps: int
+    seeds: int
+    mpi3d_train: int
+    first_stride: int = 2
+    group_fraction: float = 0.0
+    group_size: int = 4
+    scene_columns: str = "all"
+    false_negatives: str = "keep"
+    dims_per_factor: int = 0
+    stride1_from: int = 0
+    align_weight: float = 1.0
+    align_from: float = 0.0
+
+    def __post_init__(self) -> None:
+        v.check_fields(self, _IMAGE_TEXT_FIELDS)
+
+    def for_setting(self, n_unbiased: int) -> ImageTextProfile:
+        """The profile one setting trains with: a stride-2 first stage when it has fewer than
+        ``stride1_from`` unbiased semantics, otherwise ``self`` unchanged."""
+        v.check_params("ImageTextProfile.for_setting", n_unbiased=(n_unbiased, v.NONNEG_INT))
+        if self.first_stride == 1 and n_unbiased < self.stride1_from:
+            return replace(self, first_stride=2)
+        return self
+
+    def align_weight_at(self, step: int) -> float:
+        """Weight of InfoNCE's alignment part at a 0-based ``step``: 1 (the paper's loss) before
+        ``align_from * steps``, ``align_weight`` from then on."""
+        return self.align_weight if step >= self.align_from * self.steps else 1.0
+
+    def groups_per_batch(self) -> int:
+        """Contrast groups in each batch: ``round(group_fraction * batch_size / group_size)``."""
+        return int(round(self.group_fraction * self.batch_size / self.group_size))
+
+    def with_overrides(self, **changes) -> ImageTextProfile:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_AT_LEAST_2 = v.Interval(v.Integral, 2, None, closed="left")
+_IMAGE_TEXT_FIELDS = {
+    "name": v.InstanceOf(str), "n_train": _AT_LEAST_2, "n_probe_train": _AT_LEAST_2,
+    "n_probe_test": _AT_LEAST_2, "steps": v.POSITIVE_INT, "batch_size": _AT_LEAST_2,
+    "lr": v.POSITIVE_REAL, "warmup": v.Interval(v.Real, 0, 1, closed="left"), "tau": v.POSITIVE_REAL,
+    "widths": v.SequenceOf(v.POSITIVE_INT, container=tuple), "hidden": v.POSITIVE_INT,
+    "text_embed": v.POSITIVE_INT, "text_channels": v.POSITIVE_INT, "grad_clip": v.POSITIVE_REAL,
+    "probe_steps": v.POSITIVE_INT, "seeds": v.POSITIVE_INT, "mpi3d_train": v.POSITIVE_INT,
+    "first_stride": v.Options(int, (1, 2)), "group_fraction": v.Interval(v.Real, 0, 1, closed="left"),
+    "group_size": v.Interval(v.Integral, 2, 7), "scene_columns": v.Options(str, ("all", "key")),
+    "false_negatives": v.Options(str, ("keep", "mask")),
+    "dims_per_factor": v.Interval(v.Integral, 0, 8, closed="both"),
+    "stride1_from": v.Interval(v.Integral, 0, 7, closed="both"),
+    "align_weight": v.Interval(v.Real, 0, None, closed="left"),
+    "align_from": v.Interval(v.Real, 0, 1, closed="left"),
+}
+
+#: Kept for compatibility: the former name of :class:`ImageTextProfile`.
+ImageTextSettings = ImageTextProfile
+
+#: The image-text sizes of each compute profile (the numerical chapters use :data:`PROFILES`).
+IMAGE_TEXT_PROFILES: dict[str, ImageTextProfile] = {
+    s.name: s
+    for s in (
+        ImageTextProfile("smoke", n_train=2000, n_probe_train=600, n_probe_test=600, steps=40,
+                         batch_size=64, lr=2e-3, warmup=0.1, tau=0.1, widths=(8, 16, 32), hidden=64,
+                         text_embed=16, text_channels=32, grad_clip=5.0, probe_steps=100, seeds=1,
+                         mpi3d_train=2000, first_stride=1,
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         stride1_from=4, align_weight=6.0, align_from=0.4,
+                         scene_columns="key"),
+        ImageTextProfile("cpu", n_train=20000, n_probe_train=4000, n_probe_test=4000, steps=1200,
+                         batch_size=128, lr=2e-3, warmup=0.05, tau=0.1, widths=(16, 32, 64),
+                         hidden=128, text_embed=32, text_channels=64, grad_clip=5.0, probe_steps=600,
+                         seeds=1, mpi3d_train=20000, first_stride=1,
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         stride1_from=4, align_weight=6.0, align_from=0.4,
+                         scene_columns="key"),
+        ImageTextProfile("gpu", n_train=80000, n_probe_train=10000, n_probe_test=10000, steps=10000,
+                         batch_size=256, lr=1e-3, warmup=0.05, tau=0.1, widths=(32, 64, 128),
+                         hidden=256, text_embed=64, text_channels=128, grad_clip=5.0,
+                         probe_steps=2000, seeds=3, mpi3d_train=44720, first_stride=1,
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         stride1_from=4, align_weight=6.0, align_from=0.4),
+        ImageTextProfile("paper", n_train=80000, n_probe_train=10000, n_probe_test=10000,
+                         steps=100_000, batch_size=256, lr=1e-5, warmup=0.0, tau=1.0,
+                         widths=(64, 128, 256), hidden=512, text_embed=128, text_channels=256,
+                         grad_clip=5.0, probe_steps=5000, seeds=3, mpi3d_train=44720),
+    )
+}
+
+
+def image_text_profile(name: str | None = None) -> ImageTextProfile:
+    """The image-text sizes of a profile: ``name``, else the active profile (``MMCL_PROFILE``)."""
+    return dry_run_sizes(IMAGE_TEXT_PROFILES[active_profile(name).name])  # unchanged unless MMCL_DRY_RUN=1
+
+
+#: Kept for compatibility: the former name of :func:`image_text_profile`.
+image_text_settings = image_text_profile
+
+
+def image_text_table() -> pd.DataFrame:
+    """All image-text sizes side by side, one column per profile (the table chapter 5 prints)."""
+    return profiles_table("image_text")
+
+
+#: Why a profile's image-text recipe may differ from the paper's (App. E), field by field, as
+#: chapter 5's departures table prints them beside the values.
+RECIPE_REASONS: dict[str, str] = {
+    "group_fraction": "contrast groups (scenes sharing every factor but the shape) keep the shape "
+                      "from being crowded out by easier factors (feature suppression)",
+    "false_negatives": "captions that state the same thing are not negatives of each other, so the "
+                       "loss no longer rewards telling them apart by their phrasing",
+    "first_stride": "a stride-1 first stage keeps the 32x32 map (as a ResNet-18's first stage "
+                    "does), so the silhouettes stay apart next to several other factors; settings "
+                    "with fewer unbiased factors learn the shape at stride 2, at half the cost",
+    "align_weight": "once the clusters are apart, InfoNCE at a small temperature hardly pulls on "
+                    "what varies inside one (object size, phrasing); a stronger pull on matched "
+                    "pairs late in training lowers it and keeps the theorem's minimisers, which "
+                    "are perfectly aligned",
+    "dims_per_factor": "cosine similarity leaves one dimension fewer than the output size; a "
+                       "seven-valued shape needs more than one of them next to six other factors",
+    "tau": "with cosine similarity and tau 1 the logits lie in [-1, 1] and the loss hardly moves "
+           "in a CPU budget",
+    "lr": "a larger rate with warm-up and cosine decay trains in about a thousand steps",
+    "steps": "a CPU affords minutes, not GPU-days",
+}
+
+
+def _recipe_value(p: ImageTextProfile, name: str) -> str:
+    """One recipe field of a profile, in words."""
+    if name == "group_fraction":
+        if p.group_fraction == 0:
+            return "i.i.d. batches"
+        return (f"{p.groups_per_batch()} contrast groups of {p.group_size} per batch of "
+                f"{p.batch_size} (share {p.group_fraction:g}), the rest i.i.d.")
+    if name == "false_negatives":
+        return {"keep": "every other caption is a negative",
+                "mask": "captions stating the same thing are left out"}[p.false_negatives]
+    if name == "first_stride":
+        if p.first_stride == 1 and p.stride1_from > 0:
+            return (f"first stage stride 1 where at least {p.stride1_from} unbiased factors "
+                    "are captioned, else 2")
+        return f"first stage stride {p.first_stride}"
+    if name == "align_weight":
+        if p.align_weight == 1:
+            return "1 (Eq. 1)"
+        start = int(math.ceil(p.align_from * p.steps))
+        return (f"{p.align_weight:g} from step {start:,d} of {p.steps:,d} on (1 before)" if start > 0
+                else f"{p.align_weight:g} throughout")
+    if name == "dims_per_factor":
+        return ("the paper's sizes (3-7)" if p.dims_per_factor == 0
+                else f"max(paper's size, {p.dims_per_factor} x unbiased factors)")
+    return f"{getattr(p, name):g}" if name != "steps" else f"{p.steps:,d}"
+
+
+def image_text_departures(profile: ImageTextProfile | str | None = None) -> pd.DataFrame:
+    """Where a profile's image-text training recipe departs from the ``paper`` profile's, and why.
+
+    Args:
+        profile: an :class:`ImageTextProfile`, a profile name, or ``None`` for the active one.
+
+    Returns:
+        One row per field of :data:`RECIPE_REASONS` that differs from the ``paper`` profile
+        (index: the field), columns ``paper``, ``this profile`` and ``why``; no rows for the
+        ``paper`` profile itself. Sizes (data, widths) are in :func:`image_text_table`.
+    """
+    if profile is None or isinstance(profile, str):
+        profile = image_text_profile(profile)
+    v.check_params("image_text_departures", profile=(profile, v.InstanceOf(ImageTextProfile)))
+    paper = IMAGE_TEXT_PROFILES["paper"]
+    rows = [(name, _recipe_value(paper, name), _recipe_value(profile, name), why)
+            for name, why in RECIPE_REASONS.items() if getattr(profile, name) != getattr(paper, name)]
+    return pd.DataFrame(rows, columns=["field", "paper", "this profile", "why"]).set_index("field")

@@ -1,0 +1,134 @@
+"""What every study returns: one long-table schema, one role vocabulary, one pair of bars.
+
+The numerical study (:func:`~mmcl_helpers.numerical.experiments.run_numerical`), the image-text sweeps
+(:func:`~mmcl_helpers.image_text.sweeps.run_sweeps`) and the caption-policy study
+(:func:`~mmcl_helpers.practice.studies.run_policy_study`) all return a :class:`StudyResult` whose
+``scores`` table has one row per probed cell and at least the columns of :data:`SCORE_COLUMNS`:
+
+- ``encoder``: ``x`` (ẑ_x, the image encoder) or ``t`` (ẑ_t, the text encoder);
+- ``factor``: the factor probed for (``s1``.. / ``mx`` / ``mt`` in the simulation, factor names
+  such as ``shape`` on images, ``template`` for the caption template);
+- ``role``: what the captions did to it (:func:`factor_role`): ``unbiased``, ``omitted``,
+  ``perturbed``, ``image-specific``, ``text-specific`` (and, for caption policies,
+  ``partly mentioned``);
+- ``probe``: ``linear`` or ``mlp``; ``metric``: ``R2`` or ``MCC``; ``score``: the probe's score
+  on held-out data.
+
+Study-specific columns (seed, setting, sweep, policy, ...) come first. A factor is *learned* at
+or above :data:`LEARNED_BAR` and *discarded* at or below :data:`DISCARDED_BAR`: the bars of
+chapters 2-6, defined here only (the notebooks import them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mmcl_helpers.core.biases import CaptionBias
+
+__all__ = [
+    "SCORE_COLUMNS",
+    "LEARNED_BAR",
+    "DISCARDED_BAR",
+    "ROLES",
+    "NUMERICAL_BARS",
+    "recovery_class",
+    "factor_role",
+    "StudyResult",
+]
+
+#: The columns every study's score table ends with, in this order.
+SCORE_COLUMNS: tuple[str, ...] = ("encoder", "factor", "role", "probe", "metric", "score")
+
+#: A factor is learned at or above this score (MCC for discrete, R^2 for continuous factors).
+LEARNED_BAR = 0.8
+#: A factor is discarded at or below this score.
+DISCARDED_BAR = 0.2
+
+#: The numerical chapters' bars on the worst cell of each role (ẑ_x, MLP probe, independent
+#: semantics): ``role -> (">=" or "<=", bar)``. The learned and discarded bars are the book's one
+#: pair (:data:`LEARNED_BAR`, :data:`DISCARDED_BAR`); image- and text-specific factors must fall
+#: to 0.1, since they have no correlated route into the other modality.
+NUMERICAL_BARS: dict[str, tuple[str, float]] = {
+    "unbiased": (">=", LEARNED_BAR),
+    "omitted": ("<=", DISCARDED_BAR),
+    "perturbed": ("<=", DISCARDED_BAR),
+    "image-specific": ("<=", 0.1),
+    "text-specific": ("<=", 0.1),
+}
+
+#: Every value of the ``role`` column.
+ROLES: tuple[str, ...] = ("unbiased", "omitted", "perturbed", "partly mentioned",
+                          "image-specific", "text-specific")
+
+#: Factor names that are text-specific in every study (the simulation's m_t, the caption template).
+_TEXT_SPECIFIC = ("mt", "template")
+
+
+def recovery_class(score: float) -> str:
+    """``learned`` (score ≥ :data:`LEARNED_BAR`), ``discarded`` (≤ :data:`DISCARDED_BAR`) or
+    ``partly learned`` in between."""
+    if score >= LEARNED_BAR:
+        return "learned"
+    if score <= DISCARDED_BAR:
+        return "discarded"
+    return "partly learned"
+
+
+def factor_role(bias: CaptionBias, factor: str, semantics: Sequence[str]) -> str:
+    """The role of ``factor`` under the caption bias ``bias``.
+
+    Args:
+        bias: the setting (semantic ``i`` is ``semantics[i - 1]``).
+        factor: a factor name.
+        semantics: the study's semantic factors in order (``["s1", ..., "sN"]`` in the
+            simulation, e.g. ``SEMANTIC_FACTORS`` on the scenes).
+
+    Returns:
+        ``text-specific`` for ``mt`` and ``template``, ``image-specific`` for any other factor
+        that is not a semantic, else :meth:`CaptionBias.role` (``unbiased``, ``omitted`` or
+        ``perturbed``).
+    """
+    if factor in _TEXT_SPECIFIC:
+        return "text-specific"
+    semantics = list(semantics)
+    if factor not in semantics:
+        return "image-specific"
+    return bias.role(semantics.index(factor) + 1)
+
+
+@dataclass
+class StudyResult:
+    """Base of every study's result: a long score table (see :data:`SCORE_COLUMNS`), saved alike.
+
+    Subclasses add their fields (trained models, configuration, timings). Each has a ``config``
+    dict (its full configuration) that :meth:`save` writes next to the scores.
+    """
+
+    scores: pd.DataFrame
+
+    def long_table(self) -> pd.DataFrame:
+        """The scores with the shared columns last, in :data:`SCORE_COLUMNS` order.
+
+        Raises:
+            ValueError: a shared column is missing (a bug in the study that made the table).
+        """
+        missing = [c for c in SCORE_COLUMNS if c not in self.scores.columns]
+        if missing:
+            raise ValueError(f"the score table lacks the shared column(s) {missing}; it has "
+                             f"{list(self.scores.columns)}.")
+        first = [c for c in self.scores.columns if c not in SCORE_COLUMNS]
+        return self.scores[first + list(SCORE_COLUMNS)]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``scores.csv`` (the long table) into ``directory``."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        config = getattr(self, "config", {})
+        (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        self.long_table().to_csv(out / "scores.csv", index=False)
+        return out
