@@ -38,7 +38,7 @@ The package is laid out by pipeline; each subpackage's docstring lists its modul
 - :mod:`~mmcl_helpers.image_text` -- the image-text study of chapter 5 (encoders, training,
   sweeps, their reports, suppression, the late pull);
 - :mod:`~mmcl_helpers.practice` -- caption audits and the policy studies of chapter 6;
-- :mod:`~mmcl_helpers.book_support` -- the chapters' set-up cell, figures and cost tables;
+- :mod:`~mmcl_helpers.book_support` -- the chapters' set-up cell and cost tables;
 - :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command (``python -m mmcl_helpers``).
 
 Imports run one way: ``core`` <- ``datasets`` <- ``numerical`` <- ``image_text`` <- ``practice``

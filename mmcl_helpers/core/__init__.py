@@ -5,6 +5,7 @@
 - :mod:`~mmcl_helpers.core.results` -- one result type and schema, a factor's role, the bars;
 - :mod:`~mmcl_helpers.core.losses` -- symmetric InfoNCE and its alignment/entropy split;
 - :mod:`~mmcl_helpers.core.paper` -- the paper's reported values (``paper_values/``);
+- :mod:`~mmcl_helpers.core.plots` -- figures in the paper's layout (heatmaps, sweeps, curves);
 - :mod:`~mmcl_helpers.core.storage` -- the cache folder, safe (tensors + JSON) caches, checksums;
 - :mod:`~mmcl_helpers.core.validation` -- declarative argument checks that name the argument;
 - :mod:`~mmcl_helpers.core.random_streams` -- hashed (counter-based) random numbers;
