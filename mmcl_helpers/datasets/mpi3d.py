@@ -15,14 +15,14 @@ authors' copy from Google Drive with ``gdown`` through ``pooch`` (on Colab: ``pi
 first). Nothing is ever downloaded on import. Every function takes the factor ``sizes`` as an
 argument, so that the tests can run the same code on a tiny synthetic file.
 
-Integrity: the file's layout (:func:`check_mpi3d_file`) and its SHA-256
-(:func:`verify_mpi3d_file`) are checked after a download and before every reuse, memory-mapped
-loads included; on first use the archive's own CRC-32s are checked as well. The SHA-256 is computed once and kept beside the file (``<file>.sha256``), and
-recomputed only when the file's size or modification time changes. The authors publish no
-checksum and this project has not recorded one, so :data:`MPI3D_SHA256` is ``None``: then the
-digest first seen is kept, and a later change to the file (an interrupted copy, flipped bytes) is
-reported. Give the expected digest with ``sha256=`` or ``$MMCL_MPI3D_SHA256`` to check a first
-download as well.
+Integrity: the file's layout (:func:`check_mpi3d_file`) and its SHA-256 (:func:`verify_mpi3d_file`)
+are checked after a download and before every reuse, memory-mapped loads included; on first use the
+archive's own CRC-32s are checked as well. The SHA-256 is computed once and kept beside the file
+(``<file>.sha256``), and recomputed only when the file's size or modification time changes. The
+authors publish no checksum and this project has not recorded one, so :data:`MPI3D_SHA256` is
+``None``: then the digest first seen is kept, and a later change to the file (an interrupted copy,
+flipped bytes) is reported. Give the expected digest with ``sha256=`` or ``$MMCL_MPI3D_SHA256`` to
+check a first download as well.
 """
 
 from __future__ import annotations

@@ -509,8 +509,8 @@ def load_or_render(
     changed setting never reads a stale file; the file also records those settings, which must
     match on load (:func:`~mmcl_helpers.core.storage.load_arrays`), and the SHA-256 of its arrays,
     which must match the arrays read. A damaged, empty or foreign file, or one whose arrays were
-    changed under a kept record, is rendered again with a warning; a cache that cannot be written warns and keeps the images.
-    Files are written atomically.
+    changed under a kept record, is rendered again with a warning; a cache that cannot be written
+    warns and keeps the images. Files are written atomically.
 
     Args:
         n, seed, start: as in :func:`sample_scene_latents`.
