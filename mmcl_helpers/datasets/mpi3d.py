@@ -145,8 +145,6 @@ def verify_mpi3d_file(path: str | Path, sha256: str | None = None) -> str:
     record = storage.read_checksum_record(p)
     st = p.stat()
     fresh = record is not None and (record["size"], record["mtime_ns"]) == (st.st_size, st.st_mtime_ns)
-    if not fresh:
-        _check_crc(p)  # first use (or a changed file): the archive's own CRC-32s must hold too
     digest = record["sha256"] if fresh else storage.file_sha256(p)
     if sha256:
         expected = sha256.lower().removeprefix("sha256:")
@@ -164,6 +162,7 @@ def verify_mpi3d_file(path: str | Path, sha256: str | None = None) -> str:
             f"replaced it on purpose with a good copy, delete {p.name}.sha256 only."
         )
     if not fresh:
+        _check_crc(p)  # first use: the archive's own CRC-32s must hold before its digest is kept
         storage.write_checksum_record(p, digest)
     return digest
 

@@ -34,25 +34,35 @@ class NotLearningWarning(UserWarning):
 
 
 #: Width of the band, as a fraction of ln B, that a frozen loss stays in (see :func:`loss_stuck_at_chance`).
-STUCK_BAND = 0.02
+STUCK_BAND = 0.05
 
 
-def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProfile) -> str | None:
+def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProfile,
+                         statements: np.ndarray | None = None) -> str | None:
     """Why a run's loss says it did not learn (``None`` when it moved).
 
     An encoder pair that learned nothing (collapsed or random outputs) scores InfoNCE's chance
-    level, ln B for a batch of B pairs (a little less where false negatives are masked). The run is
-    reported as not learning when, after its first 10% of steps, the loss stays within
-    ``STUCK_BAND * ln B`` of one value in each phase of the loss (before and after ``align_from``,
-    where the alignment weight changes) and the first phase sits within 10% of ln B.
+    level: ln B for a batch of B pairs, or, where the captions that state the same as a pair's own
+    are masked out of its negatives (``profile.false_negatives == "mask"``), about
+    ``sum_k p_k ln(B - (B - 1) p_k)`` for statements of frequencies ``p_k``. The run is reported as
+    not learning when, after its first 10% of steps, the loss stays within ``STUCK_BAND * ln B``
+    of one value in each phase of the loss (before and after ``align_from``, where the alignment
+    weight changes) and the first phase sits within 5% of the chance level.
 
     Args:
         history: loss per step, shape (steps,).
         batch: B, pairs per batch.
-        profile: the run's profile (its ``align_from``, ``align_weight``, ``steps``).
+        profile: the run's profile (its ``align_from``, ``align_weight``, ``steps``, ``false_negatives``).
+        statements: what each training caption states, shape (N,) (used when masking).
     """
     h = np.asarray(history, dtype=float)
     chance, skip = math.log(batch), max(1, math.ceil(0.1 * len(h)))
+    if statements is not None and profile.false_negatives == "mask":
+        _, counts = np.unique(np.asarray(statements), return_counts=True)
+        p = counts / counts.sum()
+        level = float((p * np.log(np.maximum(1.0, batch - (batch - 1) * p))).sum())
+    else:
+        level = chance
     switch = len(h) if profile.align_weight == 1 else math.ceil(profile.align_from * profile.steps)
     phases = [part for part in (h[skip:max(skip, switch)], h[max(skip, switch):]) if len(part)]
     if not phases or len(h) - skip < 2 or not np.isfinite(h).all():
@@ -60,7 +70,7 @@ def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProf
     first = phases[0] if switch > skip else None
     if any(np.ptp(part) > STUCK_BAND * chance for part in phases):
         return None
-    if first is not None and abs(first.mean() - chance) > 0.1 * chance:
+    if first is not None and abs(first.mean() - level) > 0.05 * chance:
         return None
     level = ", then ".join(f"{part.mean():.3f}" for part in phases)
     return (f"the training loss stayed at {level} from step {skip + 1} to step {len(h)} (chance "
@@ -210,7 +220,7 @@ def train_pair_encoders(
         hint=(f"try a lower learning rate (now {profile.lr}) or a higher temperature "
               f"(now {profile.tau})"),
     )[:, 0]
-    stuck = loss_stuck_at_chance(history, b, profile)
+    stuck = loss_stuck_at_chance(history, b, profile, statements)
     if stuck:
         warnings.warn(f"train_pair_encoders ({desc}): {stuck}; try a lower learning rate (now "
                       f"{profile.lr}) or more steps (now {profile.steps}).", NotLearningWarning,
