@@ -282,9 +282,11 @@ def _scenes(args: argparse.Namespace) -> int:
 
 
 def _write_out(long, args: argparse.Namespace) -> int:
+    from mmcl_helpers.core.storage import atomic_write_text
+
     if args.out:
         try:
-            long.to_csv(args.out, index=False)
+            atomic_write_text(Path(args.out).expanduser(), long.to_csv(index=False))
         except OSError as err:
             raise _UsageError(f"--out {args.out}: could not write it ({err}); the table above is the "
                               "result.") from None
@@ -421,7 +423,7 @@ def _sweep(args: argparse.Namespace) -> int:
     executor = _sweep_executor(args)  # an unreachable scheduler fails here, before any file is written
     print(f"{profile}", file=sys.stderr)
     try:
-        pg.run_programme(args.out, jobs, profile, n_semantic=args.n_semantic,
+        pg.run_programme(Path(args.out).expanduser(), jobs, profile, n_semantic=args.n_semantic,
                          n_modality=args.n_modality, executor=executor, force=args.force)
     except pg.ProgrammeError as err:  # the folder changed while the command ran
         raise _UsageError(f"--out {args.out}: {str(err).replace(' (force=True)', '')}") from None

@@ -545,9 +545,10 @@ LN64 = float(np.log(64))
      (np.r_[np.full(16, LN64 - 0.2), np.full(24, 53.9)], {"align_weight": 6.0, "align_from": 0.4}, True),
      (np.linspace(LN64, 2.0, 40), {}, False),
      (np.full(40, 1.0), {}, False),  # flat, but far below chance: it learned
-     (np.r_[np.full(39, LN64), np.nan], {}, False)],
+     (np.r_[np.full(39, LN64), np.nan], {}, False),
+     (np.full(5, LN64), {}, False)],  # too short to tell
     ids=["flat at ln B", "flat after a first step", "ln B, then the late pull's level",
-         "masked negatives", "falling", "flat below chance", "not finite"],
+         "masked negatives", "falling", "flat below chance", "not finite", "5 steps"],
 )
 def test_loss_stuck_at_chance(history, align, stuck):
     profile = IT.with_overrides(steps=40, align_weight=align.get("align_weight", 1.0),

@@ -35,6 +35,8 @@ class NotLearningWarning(UserWarning):
 
 #: Width of the band, as a fraction of ln B, that a frozen loss stays in (see :func:`loss_stuck_at_chance`).
 STUCK_BAND = 0.05
+#: Steps after the first 10% that a run needs before it is judged.
+MIN_STEPS = 10
 
 
 def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProfile,
@@ -47,7 +49,8 @@ def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProf
     ``sum_k p_k ln(B - (B - 1) p_k)`` for statements of frequencies ``p_k``. The run is reported as
     not learning when, after its first 10% of steps, the loss stays within ``STUCK_BAND * ln B``
     of one value in each phase of the loss (before and after ``align_from``, where the alignment
-    weight changes) and the first phase sits within 5% of the chance level.
+    weight changes) and the first phase sits within 5% of the chance level. Runs of fewer than
+    :data:`MIN_STEPS` steps after the first 10% are not judged.
 
     Args:
         history: loss per step, shape (steps,).
@@ -64,10 +67,10 @@ def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProf
     else:
         level = chance
     switch = len(h) if profile.align_weight == 1 else math.ceil(profile.align_from * profile.steps)
-    phases = [part for part in (h[skip:max(skip, switch)], h[max(skip, switch):]) if len(part)]
-    if not phases or len(h) - skip < 2 or not np.isfinite(h).all():
-        return None
-    first = phases[0] if switch > skip else None
+    phases = [part for part in (h[skip:max(skip, switch)], h[max(skip, switch):]) if len(part) >= 3]
+    if not phases or len(h) - skip < MIN_STEPS or not np.isfinite(h).all():
+        return None  # too short to tell (a phase of fewer than 3 steps is not judged)
+    first = phases[0] if switch - skip >= 3 else None
     if any(np.ptp(part) > STUCK_BAND * chance for part in phases):
         return None
     if first is not None and abs(first.mean() - level) > 0.05 * chance:
