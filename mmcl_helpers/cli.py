@@ -181,7 +181,7 @@ def _check_flags(args: argparse.Namespace) -> None:
             raise _UsageError(f"--out {args.out} already exists; pass --force to overwrite it.")
         if not out.parent.is_dir():
             raise _UsageError(f"--out {args.out}: the folder {out.parent} does not exist; create it first.")
-        if not os.access(out.parent, os.W_OK):
+        if not os.access(out.parent, os.W_OK) or not _can_write_in(out.parent):
             raise _UsageError(f"--out {args.out}: the folder {out.parent} is not writable.")
 
 

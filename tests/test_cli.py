@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -105,3 +106,11 @@ def test_unusable_cache_folder_is_one_line_before_any_work(command, tmp_path, mo
     assert main(COMMANDS[command]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a file, not a folder" in err and "MMCL_CACHE_DIR" in err
+
+
+@pytest.mark.parametrize("command", ["simulate", "scenes"])
+def test_out_in_an_unwritable_folder_is_refused_before_any_work(command, capsys):
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs a folder nobody can write in (/proc)")
+    assert main([*COMMANDS[command], "--out", "/proc/r.csv"]) == 2
+    assert capsys.readouterr().err == "error: --out /proc/r.csv: the folder /proc is not writable.\n"

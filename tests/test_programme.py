@@ -3,6 +3,7 @@
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -412,3 +413,11 @@ def test_library_refuses_a_foreign_folder_and_a_bad_plan_before_writing(tmp_path
                          report=None)
     assert not (tmp_path / "new").exists()
     assert (tmp_path / "mine" / "scores.csv").read_text() == "my,own\n1,2\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a folder nobody can write in (/proc)")
+def test_sweep_out_in_an_unwritable_place(capsys):
+    assert main(["sweep", "--out", "/proc/mmcl-sweep", *TINY_FLAGS]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --out /proc/mmcl-sweep: cannot create a folder in /proc (not writable).\n"
+    assert not Path("/proc/mmcl-sweep").exists()
