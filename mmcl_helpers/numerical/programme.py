@@ -590,7 +590,7 @@ def run_programme(
         if not finished_already:
             todo.append(job)
     total, done = len(jobs), len(jobs) - len(todo)
-    say(f"programme: {total} jobs, {done} already done in {out}, {len(todo)} to run")
+    say(f"programme: {total} job{'s' * (total != 1)}, {done} already done in {out}, {len(todo)} to run")
     start = time.perf_counter()
     args = (str(out), profile, n_semantic, n_modality)
 
