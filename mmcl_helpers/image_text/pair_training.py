@@ -25,8 +25,8 @@ from mmcl_helpers.datasets.captions import build_vocab, encode_captions, tokeniz
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
 from mmcl_helpers.numerical.training import adam_loop, show_progress
 
-__all__ = ["PairEncoders", "BatchSampler", "NotLearningWarning", "loss_stuck_at_chance",
-           "train_pair_encoders", "encode_pairs"]
+__all__ = ["PairEncoders", "BatchSampler", "NotLearningWarning", "STUCK_BAND", "MIN_STEPS",
+           "loss_stuck_at_chance", "train_pair_encoders", "encode_pairs"]
 
 
 class NotLearningWarning(UserWarning):

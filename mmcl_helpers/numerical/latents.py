@@ -73,7 +73,7 @@ class LatentModel:
         seed: seeds every covariance draw.
 
     Raises:
-        InvalidParameterError: a size outside 1..:data:`MAX_LATENT_SIZE` (checked before anything
+        InvalidParameterError: a size outside 1 to :data:`MAX_LATENT_SIZE` (checked before anything
             is allocated), a negative seed.
 
     The image- and text-specific covariances come from Wishart(df=size, I) and the perturbation

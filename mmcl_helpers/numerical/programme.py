@@ -405,7 +405,7 @@ def dask_executor(address: str | object, timeout: float | None = None) -> cf.Exe
     worker never runs two jobs on its GPU at once.
 
     Args:
-        address: ``tcp://HOST:PORT`` or a connected :class:`distributed.Client`.
+        address: ``tcp://HOST:PORT`` or a connected ``distributed.Client``.
         timeout: seconds to wait for the scheduler to answer (default :data:`SCHEDULER_TIMEOUT`).
 
     Raises:
