@@ -23,9 +23,14 @@ from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError, theta_to
 from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.profiles import get_profile, image_text_settings
 from mmcl_helpers.datasets import mpi3d
+from mmcl_helpers.datasets.captions import build_vocab, encode_captions
 from mmcl_helpers.datasets.scenes import load_or_render, render_scenes, sample_scene_latents
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
-from mmcl_helpers.image_text.pair_training import train_pair_encoders
+from mmcl_helpers.image_text.pair_training import (
+    NotLearningWarning,
+    loss_stuck_at_chance,
+    train_pair_encoders,
+)
 from mmcl_helpers.numerical.encoders import EnsembleMLP
 from mmcl_helpers.numerical.experiments import (
     _load_cached_result,
@@ -123,6 +128,22 @@ ERRORS = {
         lambda: train_pair_encoders(np.zeros((4, 64, 64, 3), np.uint8), ["", " ", ".", ""], 3, IT,
                                     device="cpu", progress=False),
         ValueError, "captions are empty"),
+    "CaptionBias(None)": (lambda: CaptionBias(None), InvalidIndexSetError,
+                          "selected must be a collection of 1-based integers such as {1, 2, 3}, got None"),
+    "CaptionBias(3)": (lambda: CaptionBias(3), InvalidIndexSetError, "got 3 (int)"),
+    "CaptionBias perturbed None": (lambda: CaptionBias({1, 2}, None), InvalidIndexSetError,
+                                   "perturbed must be a collection of 1-based integers such as {1, 2, 3} "
+                                   "(use () for none), got None"),
+    "encode_captions([None])": (lambda: encode_captions([None], build_vocab(["a b"]), 4), ValueError,
+                                "texts[0] is None (NoneType)"),
+    "encode_captions(['a', 3])": (lambda: encode_captions(["a", 3], build_vocab(["a b"]), 4), ValueError,
+                                  "texts[1] is 3 (int), and 1 of 2 are not strings"),
+    "encode_captions of a string": (lambda: encode_captions("a b", build_vocab(["a b"]), 4), ValueError,
+                                    "texts must be a sequence of caption strings (a list), got str"),
+    "LatentModel(10**6)": (lambda: LatentModel(10**6), ValueError,
+                           "The 'n_semantic' parameter of LatentModel must be an int in the range [1, 4096]. "
+                           "Got 1000000 instead."),
+    "LatentModel m_x 10**6": (lambda: LatentModel(2, 10**6, 1), ValueError, "'n_image' parameter"),
     "captions not strings": (
         lambda: train_pair_encoders(np.zeros((2, 64, 64, 3), np.uint8), [1, 2], 3, IT, device="cpu"),
         ValueError, "'captions'"),
@@ -382,6 +403,32 @@ def test_damaged_scene_cache_is_rendered_again(damage, tmp_path):
     np.testing.assert_array_equal(img, third)
 
 
+def _resave(path, change):
+    """Rewrite a scene file with ``change`` applied to its arrays, its record (and checksum) kept."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    change(arrays)
+    np.savez(path.with_suffix(""), **arrays)  # np.savez adds the .npz
+
+
+@pytest.mark.parametrize(
+    "change,phrase",
+    [(lambda a: a["images"].fill(0), "do not match the checksum in its record"),
+     (lambda a: a["shape"].fill(0), "do not match the checksum in its record"),
+     (lambda a: a.pop("arrays_sha256"), "no checksum of its arrays")],
+    ids=["images zeroed", "a latent changed", "no checksum (an older file)"],
+)
+def test_scene_arrays_changed_under_a_kept_record_are_rendered_again(change, phrase, tmp_path):
+    _, img = load_or_render(6, seed=1, size=16, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("scenes-*.npz")
+    _resave(path, change)
+    with pytest.warns(storage.CacheWarning, match=phrase):
+        _, again = load_or_render(6, seed=1, size=16, cache_dir=tmp_path)
+    np.testing.assert_array_equal(img, again)
+    _, third = load_or_render(6, seed=1, size=16, cache_dir=tmp_path)  # the file was replaced
+    np.testing.assert_array_equal(img, third)
+
+
 def test_scene_file_copied_from_another_setting_is_not_used(tmp_path):
     load_or_render(6, seed=1, size=16, cache_dir=tmp_path)
     (a,) = tmp_path.glob("scenes-*.npz")
@@ -417,6 +464,17 @@ def test_corrupted_bytes_under_a_memory_map_are_detected(small_mpi3d):
         f.write(b"\xff\x00\xff\x00")
     with pytest.raises(mpi3d.MPI3DChecksumError, match="changed since it was first used"):
         mpi3d.load_mpi3d_images(small_mpi3d, SIZES)
+
+
+def test_mpi3d_damaged_before_its_first_use_is_detected_by_its_crc(small_mpi3d):
+    with open(small_mpi3d, "r+b") as f:  # damaged before any checked use: no digest recorded yet
+        f.seek(small_mpi3d.stat().st_size // 2)
+        f.write(b"\xff\x00\xff\x00")
+    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):  # what np.load itself says
+        np.load(small_mpi3d)["images"]
+    with pytest.raises(mpi3d.MPI3DChecksumError, match="is damaged: its bytes do not match the CRC-32"):
+        mpi3d.load_mpi3d_images(small_mpi3d, SIZES)
+    assert not small_mpi3d.with_name(small_mpi3d.name + ".sha256").exists()  # no bad digest kept
 
 
 def test_a_known_checksum_is_enforced(small_mpi3d):
@@ -471,3 +529,43 @@ def test_an_npz_holding_objects_is_not_unpickled(tmp_path):
     with pytest.warns(storage.CacheWarning):
         assert storage.load_arrays(path, {}) is None
     assert not (tmp_path / "ran").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# Image-text training that does not learn: a loss frozen at chance (ln B) is reported
+
+LN64 = float(np.log(64))
+
+
+@pytest.mark.parametrize(
+    "history,align,stuck",
+    [(np.full(40, LN64), {}, True),
+     (np.r_[6.0, np.full(39, LN64)], {}, True),  # the first steps may move
+     (np.r_[np.full(16, LN64), np.full(24, LN64 + 50)], {"align_weight": 6.0, "align_from": 0.4}, True),
+     (np.r_[np.full(16, LN64 - 0.2), np.full(24, 53.9)], {"align_weight": 6.0, "align_from": 0.4}, True),
+     (np.linspace(LN64, 2.0, 40), {}, False),
+     (np.full(40, 1.0), {}, False),  # flat, but far below chance: it learned
+     (np.r_[np.full(39, LN64), np.nan], {}, False),
+     (np.full(5, LN64), {}, False)],  # too short to tell
+    ids=["flat at ln B", "flat after a first step", "ln B, then the late pull's level",
+         "masked negatives", "falling", "flat below chance", "not finite", "5 steps"],
+)
+def test_loss_stuck_at_chance(history, align, stuck):
+    profile = IT.with_overrides(steps=40, align_weight=align.get("align_weight", 1.0),
+                                align_from=align.get("align_from", 0.0))
+    reason = loss_stuck_at_chance(history, 64, profile)
+    assert (reason is not None) is stuck
+    if stuck:
+        assert "the encoders did not learn" in reason and "ln B = 4.159 for B = 64" in reason
+
+
+def test_training_at_a_frozen_learning_rate_warns_not_learning():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (128, 64, 64, 3), dtype=np.uint8)
+    statement = rng.integers(0, 4, 128)
+    captions = [f"a {('red', 'blue', 'green', 'grey')[i]} thing" for i in statement]
+    frozen = IT.with_overrides(lr=1e3, steps=20, batch_size=64)
+    with pytest.warns(NotLearningWarning, match=r"did not learn; try a lower learning rate \(now 1000.0\)"):
+        model = train_pair_encoders(images, captions, 3, frozen, statements=statement, device="cpu",
+                                    progress=False)
+    assert len(model.history) == 20

@@ -48,6 +48,12 @@ def validate_index_set(indices: Iterable[int], n: int, name: str) -> frozenset[i
             f"{name} must be a collection of integers such as {{1, 2, 3}}, got the string "
             f"{indices!r}."
         )
+    if indices is None or not isinstance(indices, Iterable):
+        empty = " (use () for none)" if name == "perturbed" else ""
+        raise InvalidIndexSetError(
+            f"{name} must be a collection of 1-based integers such as {{1, 2, 3}}{empty}, got "
+            f"{indices!r} ({type(indices).__name__})."
+        )
     items = list(indices)
     for i in items:
         if isinstance(i, bool) or not isinstance(i, int) and not hasattr(i, "__index__"):

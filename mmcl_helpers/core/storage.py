@@ -46,6 +46,8 @@ __all__ = [
     "load_weights",
     "save_arrays",
     "load_arrays",
+    "arrays_sha256",
+    "atomic_write_text",
 ]
 
 #: Environment variable naming the cache folder.
@@ -343,3 +345,35 @@ def load_arrays(path: str | Path, config: Mapping[str, Any]) -> dict[str, np.nda
     except Exception as err:  # noqa: BLE001 - BadZipFile, EOFError, zlib.error, ...: all misses
         _miss(p, f"unreadable: {type(err).__name__}: {str(err)[:120]}")
         return None
+
+
+def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of named arrays: each name, dtype, shape and bytes, in name order.
+
+    Stored beside arrays in a cache file, it tells arrays changed after writing (zeroed images under
+    a kept record) from the arrays that were written.
+    """
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        h.update(memoryview(a).cast("B") if a.size else b"")
+    return h.hexdigest()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one, never part.
+
+    The text goes to a temporary file beside ``path``, is flushed to disk, and replaces ``path``.
+    """
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -15,14 +15,14 @@ authors' copy from Google Drive with ``gdown`` through ``pooch`` (on Colab: ``pi
 first). Nothing is ever downloaded on import. Every function takes the factor ``sizes`` as an
 argument, so that the tests can run the same code on a tiny synthetic file.
 
-Integrity: the file's layout (:func:`check_mpi3d_file`) and its SHA-256
-(:func:`verify_mpi3d_file`) are checked after a download and before every reuse, memory-mapped
-loads included. The SHA-256 is computed once and kept beside the file (``<file>.sha256``), and
-recomputed only when the file's size or modification time changes. The authors publish no
-checksum and this project has not recorded one, so :data:`MPI3D_SHA256` is ``None``: then the
-digest first seen is kept, and a later change to the file (an interrupted copy, flipped bytes) is
-reported. Give the expected digest with ``sha256=`` or ``$MMCL_MPI3D_SHA256`` to check a first
-download as well.
+Integrity: the file's layout (:func:`check_mpi3d_file`) and its SHA-256 (:func:`verify_mpi3d_file`)
+are checked after a download and before every reuse, memory-mapped loads included; on first use the
+archive's own CRC-32s are checked as well. The SHA-256 is computed once and kept beside the file
+(``<file>.sha256``), and recomputed only when the file's size or modification time changes. The
+authors publish no checksum and this project has not recorded one, so :data:`MPI3D_SHA256` is
+``None``: then the digest first seen is kept, and a later change to the file (an interrupted copy,
+flipped bytes) is reported. Give the expected digest with ``sha256=`` or ``$MMCL_MPI3D_SHA256`` to
+check a first download as well.
 """
 
 from __future__ import annotations
@@ -126,7 +126,9 @@ def verify_mpi3d_file(path: str | Path, sha256: str | None = None) -> str:
     """Check a file's SHA-256 against ``sha256``, else against the digest recorded at first use.
 
     The digest is computed once and kept in ``<file>.sha256`` with the file's size and mtime;
-    it is recomputed (minutes for the real file's 5.6 GB, once) only when either changed.
+    it is recomputed (minutes for the real file's 5.6 GB, once) only when either changed. Each
+    time it is computed, an .npz's own CRC-32s are checked as well (every member read in full), so
+    a file damaged before its first use is reported although no digest was known for it.
 
     Args:
         path: the file.
@@ -136,7 +138,8 @@ def verify_mpi3d_file(path: str | Path, sha256: str | None = None) -> str:
         the file's SHA-256.
 
     Raises:
-        MPI3DChecksumError: the digest differs (the message says what to do).
+        MPI3DChecksumError: the digest differs, or an .npz member's CRC-32 does not hold (the
+            message says what to do).
     """
     p = Path(path)
     record = storage.read_checksum_record(p)
@@ -159,8 +162,27 @@ def verify_mpi3d_file(path: str | Path, sha256: str | None = None) -> str:
             f"replaced it on purpose with a good copy, delete {p.name}.sha256 only."
         )
     if not fresh:
+        _check_crc(p)  # first use: the archive's own CRC-32s must hold before its digest is kept
         storage.write_checksum_record(p, digest)
     return digest
+
+
+def _check_crc(p: Path) -> None:
+    """Read every member of an .npz in full, so that zipfile checks its stored CRC-32 (.npy: no CRC)."""
+    if p.suffix == ".npy":
+        return
+    try:
+        with zipfile.ZipFile(p) as zf:
+            for info in zf.infolist():
+                with zf.open(info) as f:
+                    while f.read(1 << 24):
+                        pass
+    except (zipfile.BadZipFile, OSError, EOFError) as err:  # "Bad CRC-32 for file 'images.npy'"
+        raise MPI3DChecksumError(
+            f"{p} is damaged: its bytes do not match the CRC-32 stored in the archive ({err}). "
+            f"Delete it and run download_mpi3d() again, or download {MPI3D_FILENAME} by hand from "
+            f"{MPI3D_URL}."
+        ) from None
 
 
 def _check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:

@@ -43,7 +43,14 @@ from mmcl_helpers.core.random_streams import (  # also re-exported here, kept fo
     hashed_integers,
     hashed_uniform,
 )
-from mmcl_helpers.core.storage import CacheWarning, cache_folder, default_cache_dir, load_arrays, save_arrays
+from mmcl_helpers.core.storage import (
+    CacheWarning,
+    arrays_sha256,
+    cache_folder,
+    default_cache_dir,
+    load_arrays,
+    save_arrays,
+)
 
 __all__ = [
     "SEMANTIC_FACTORS",
@@ -478,6 +485,10 @@ def render_scenes(
     return out
 
 
+# The entry of a scene file holding the SHA-256 of its other arrays (storage.arrays_sha256).
+_DIGEST_KEY = "arrays_sha256"
+
+
 def _cache_key(**params: int) -> str:
     payload = json.dumps({"render_version": RENDER_VERSION, **params}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -496,9 +507,10 @@ def load_or_render(
 
     The cache file name is a hash of every generation setting (and :data:`RENDER_VERSION`), so a
     changed setting never reads a stale file; the file also records those settings, which must
-    match on load (:func:`~mmcl_helpers.core.storage.load_arrays`). A damaged, empty or foreign file is
-    rendered again with a warning; a cache that cannot be written warns and keeps the images.
-    Files are written atomically.
+    match on load (:func:`~mmcl_helpers.core.storage.load_arrays`), and the SHA-256 of its arrays,
+    which must match the arrays read. A damaged, empty or foreign file, or one whose arrays were
+    changed under a kept record, is rendered again with a warning; a cache that cannot be written
+    warns and keeps the images. Files are written atomically.
 
     Args:
         n, seed, start: as in :func:`sample_scene_latents`.
@@ -525,21 +537,29 @@ def load_or_render(
     path = None if folder is None else folder / f"scenes-{_cache_key(**ok)}.npz"
     data = None if path is None else load_arrays(path, config)
     if data is not None:
+        reason = "it does not hold the expected arrays"
         try:
+            stored = str(data.pop(_DIGEST_KEY)[()]) if _DIGEST_KEY in data else None
             latents = SceneLatents(**{f.name: data[f.name] for f in fields(SceneLatents)})
             images = data["images"]
             if images.shape == (ok["n"], ok["size"], ok["size"], 3) and images.dtype == np.uint8 \
                     and len(latents) == ok["n"]:
-                return latents, images
+                if stored is None:
+                    reason = "it has no checksum of its arrays (written by an older version)"
+                elif stored != arrays_sha256(data):
+                    reason = "its arrays do not match the checksum in its record; they were changed"
+                else:
+                    return latents, images
         except (KeyError, ValueError):
             pass
-        warnings.warn(f"ignoring the cache file {path} (it does not hold the expected arrays); "
-                      "rendering again.", CacheWarning, stacklevel=2)
+        warnings.warn(f"ignoring the cache file {path} ({reason}); rendering again.", CacheWarning,
+                      stacklevel=2)
     if g > 1:
         latents = sample_shape_groups(ok["n"] // g, g, ok["seed"], ok["start"])
     else:
         latents = sample_scene_latents(ok["n"], ok["seed"], ok["start"])
     images = render_scenes(latents, size=ok["size"], supersample=ok["supersample"])
     if path is not None:
-        save_arrays(path, {"images": images, **latents.as_dict()}, config)
+        arrays = {"images": images, **latents.as_dict()}
+        save_arrays(path, {**arrays, _DIGEST_KEY: np.array(arrays_sha256(arrays))}, config)
     return latents, images

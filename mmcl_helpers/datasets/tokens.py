@@ -53,11 +53,24 @@ def encode_captions(texts: Sequence[str], vocab: Mapping[str, int], max_len: int
 
     Returns:
         LongTensor of shape (N, L).
+
+    Raises:
+        ValueError: ``texts`` not a sequence of strings (the first non-string is named), a
+            vocabulary not from :func:`build_vocab`, ``max_len`` not a positive integer.
     """
     if vocab.get(PAD) != 0 or UNK not in vocab:
         raise ValueError(f"vocab must map {PAD!r} to 0 and contain {UNK!r}; use build_vocab().")
     if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
         raise ValueError(f"max_len must be a positive integer, got {max_len!r}.")
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
+        raise ValueError(f"texts must be a sequence of caption strings (a list), got "
+                         f"{type(texts).__name__} {texts!r:.60}.")
+    bad = [(i, t) for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        i, t = bad[0]
+        raise ValueError(f"texts must hold caption strings only; texts[{i}] is {t!r:.60} "
+                         f"({type(t).__name__}), and {len(bad)} of {len(texts)} are not strings "
+                         "(use '' for an empty caption).")
     out = torch.zeros(len(texts), max_len, dtype=torch.long)
     unk = vocab[UNK]
     for i, t in enumerate(texts):

@@ -8,7 +8,9 @@ the package's one training loop (:func:`~mmcl_helpers.numerical.training.adam_lo
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +25,59 @@ from mmcl_helpers.datasets.captions import build_vocab, encode_captions, tokeniz
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
 from mmcl_helpers.numerical.training import adam_loop, show_progress
 
-__all__ = ["PairEncoders", "BatchSampler", "train_pair_encoders", "encode_pairs"]
+__all__ = ["PairEncoders", "BatchSampler", "NotLearningWarning", "STUCK_BAND", "MIN_STEPS",
+           "loss_stuck_at_chance", "train_pair_encoders", "encode_pairs"]
+
+
+class NotLearningWarning(UserWarning):
+    """Training finished with its loss frozen at the chance level: the encoders learned nothing."""
+
+
+#: Width of the band, as a fraction of ln B, that a frozen loss stays in (see :func:`loss_stuck_at_chance`).
+STUCK_BAND = 0.05
+#: Steps after the first 10% that a run needs before it is judged.
+MIN_STEPS = 10
+
+
+def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProfile,
+                         statements: np.ndarray | None = None) -> str | None:
+    """Why a run's loss says it did not learn (``None`` when it moved).
+
+    An encoder pair that learned nothing (collapsed or random outputs) scores InfoNCE's chance
+    level: ln B for a batch of B pairs, or, where the captions that state the same as a pair's own
+    are masked out of its negatives (``profile.false_negatives == "mask"``), about
+    ``sum_k p_k ln(B - (B - 1) p_k)`` for statements of frequencies ``p_k``. The run is reported as
+    not learning when, after its first 10% of steps, the loss stays within ``STUCK_BAND * ln B``
+    of one value in each phase of the loss (before and after ``align_from``, where the alignment
+    weight changes) and the first phase sits within 5% of the chance level. Runs of fewer than
+    :data:`MIN_STEPS` steps after the first 10% are not judged.
+
+    Args:
+        history: loss per step, shape (steps,).
+        batch: B, pairs per batch.
+        profile: the run's profile (its ``align_from``, ``align_weight``, ``steps``, ``false_negatives``).
+        statements: what each training caption states, shape (N,) (used when masking).
+    """
+    h = np.asarray(history, dtype=float)
+    chance, skip = math.log(batch), max(1, math.ceil(0.1 * len(h)))
+    if statements is not None and profile.false_negatives == "mask":
+        _, counts = np.unique(np.asarray(statements), return_counts=True)
+        p = counts / counts.sum()
+        level = float((p * np.log(np.maximum(1.0, batch - (batch - 1) * p))).sum())
+    else:
+        level = chance
+    switch = len(h) if profile.align_weight == 1 else math.ceil(profile.align_from * profile.steps)
+    phases = [part for part in (h[skip:max(skip, switch)], h[max(skip, switch):]) if len(part) >= 3]
+    if not phases or len(h) - skip < MIN_STEPS or not np.isfinite(h).all():
+        return None  # too short to tell (a phase of fewer than 3 steps is not judged)
+    first = phases[0] if switch - skip >= 3 else None
+    if any(np.ptp(part) > STUCK_BAND * chance for part in phases):
+        return None
+    if first is not None and abs(first.mean() - level) > 0.05 * chance:
+        return None
+    level = ", then ".join(f"{part.mean():.3f}" for part in phases)
+    return (f"the training loss stayed at {level} from step {skip + 1} to step {len(h)} (chance "
+            f"level ln B = {chance:.3f} for B = {batch} pairs): the encoders did not learn")
 
 
 @dataclass
@@ -110,6 +164,10 @@ def train_pair_encoders(
 
     Raises:
         NonFiniteLossError: the loss became NaN or infinite.
+
+    Warns:
+        NotLearningWarning: the loss stayed at its chance level (about ln B) for the whole run
+            (:func:`loss_stuck_at_chance`); the encoders are returned, but they learned nothing.
     """
     v.check_params("train_pair_encoders", out_dim=(out_dim, v.POSITIVE_INT),
                    profile=(profile, v.InstanceOf(ImageTextProfile)), seed=(seed, v.NONNEG_INT),
@@ -165,6 +223,11 @@ def train_pair_encoders(
         hint=(f"try a lower learning rate (now {profile.lr}) or a higher temperature "
               f"(now {profile.tau})"),
     )[:, 0]
+    stuck = loss_stuck_at_chance(history, b, profile, statements)
+    if stuck:
+        warnings.warn(f"train_pair_encoders ({desc}): {stuck}; try a lower learning rate (now "
+                      f"{profile.lr}) or more steps (now {profile.steps}).", NotLearningWarning,
+                      stacklevel=2)
     return PairEncoders(f_x.eval(), f_t.eval(), vocab, max_len, history, time.perf_counter() - start)
 
 def _check_groups(groups: np.ndarray | None, n: int, b: int,

@@ -19,7 +19,7 @@ from scipy.stats import wishart
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias
 
-__all__ = ["Latents", "LatentModel", "gaussian_conditional", "perturb", "intervene"]
+__all__ = ["MAX_LATENT_SIZE", "Latents", "LatentModel", "gaussian_conditional", "perturb", "intervene"]
 
 
 @dataclass
@@ -51,6 +51,13 @@ class Latents:
         return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
 
 
+#: The largest block size :class:`LatentModel` accepts. Each block has a dense ``n x n`` covariance
+#: (float64) drawn from a Wishart distribution, an O(n^3) draw: 4096 is 128 MiB per matrix, while
+#: 10**6 would ask for 7 TiB; the paper uses 10 semantics and 5 modality-specific factors.
+MAX_LATENT_SIZE = 4096
+_SIZE = val.Interval(val.Integral, 1, MAX_LATENT_SIZE, closed="both")
+
+
 def _cholesky(cov: np.ndarray) -> torch.Tensor:
     return torch.linalg.cholesky(torch.as_tensor(cov, dtype=torch.float64)).float()
 
@@ -65,6 +72,10 @@ class LatentModel:
         dependent: draw the semantic covariance from Wishart(df=n_semantic, I) instead of using I.
         seed: seeds every covariance draw.
 
+    Raises:
+        InvalidParameterError: a size outside 1 to :data:`MAX_LATENT_SIZE` (checked before anything
+            is allocated), a negative seed.
+
     The image- and text-specific covariances come from Wishart(df=size, I) and the perturbation
     noise covariance from Wishart(df=n_semantic, I), as in App. C of the paper.
     """
@@ -77,8 +88,8 @@ class LatentModel:
         dependent: bool = False,
         seed: int = 0,
     ) -> None:
-        ok = val.check_params("LatentModel", n_semantic=(n_semantic, val.POSITIVE_INT),
-                              n_image=(n_image, val.POSITIVE_INT), n_text=(n_text, val.POSITIVE_INT),
+        ok = val.check_params("LatentModel", n_semantic=(n_semantic, _SIZE), n_image=(n_image, _SIZE),
+                              n_text=(n_text, _SIZE),
                               dependent=(dependent, val.BOOLEAN), seed=(seed, val.NONNEG_INT))
         n_semantic, n_image, n_text, seed = ok["n_semantic"], ok["n_image"], ok["n_text"], ok["seed"]
         self.n_semantic, self.n_image, self.n_text = n_semantic, n_image, n_text
