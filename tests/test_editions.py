@@ -157,7 +157,10 @@ def test_references_link_to_the_rendered_book_and_citations_read_author_year(edi
     base = config["html"]["baseurl"].rstrip("/")
     ch2 = "\n".join(_text(c) for c in _cells(editions / "colab" / "book" / "02_selection_bias.ipynb"))
     assert f"[Theorem 1]({base}/book/04_identifiability_proof.html#thm-identifiability)" in ch2
-    assert "(Cai et al., 2025)" in ch2
+    # The sentence names the authors, so only the year follows; elsewhere (Author, year).
+    assert re.search(r"Cai et al\.\s+\(2025\)", ch2) and "(Cai et al., 2025)" not in ch2
+    ch5 = "\n".join(_text(c) for c in _cells(editions / "colab" / "book" / "05_image_text.ipynb"))
+    assert "(Chen et al., 2021)" in ch5
     cells = _cells(editions / "colab" / "book" / "02_selection_bias.ipynb")
     refs = [c for c in cells if _text(c).startswith("## References")]
     assert len(refs) == 1 and "Negate or Embrace" in _text(refs[0])

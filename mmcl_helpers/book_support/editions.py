@@ -313,9 +313,19 @@ def _read_bib_plain(text: str) -> dict[str, dict[str, str]]:
     return entries
 
 
+#: LaTeX accent commands -> Unicode combining marks (\\"u -> ü, \\'e -> é, \\c{c} -> ç, ...).
+_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304",
+            ".": "\u0307", "c": "\u0327", "u": "\u0306", "v": "\u030c", "H": "\u030b"}
+
+
 def _clean_tex(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("{", "").replace("}", "").replace("\\&", "&")
-                  .replace("--", "–")).strip()
+    """BibTeX text as plain Unicode: accents composed, braces dropped, ``--`` as an en dash."""
+    import unicodedata
+
+    text = re.sub(r"\\([\"'`^~=.]|[cuvH](?=[{\s]))\s*\{?\\?([A-Za-z])\}?",
+                  lambda m: unicodedata.normalize("NFC", m.group(2) + _ACCENTS[m.group(1)]), text)
+    text = text.replace("\\ss", "ß").replace("\\&", "&").replace("{", "").replace("}", "")
+    return re.sub(r"\s+", " ", text.replace("--", "–")).strip()
 
 
 def _authors_short(fields: dict[str, str]) -> str:
@@ -373,8 +383,16 @@ def _resolve_doc(page: _Page, target: str) -> str:
     return os.path.normpath(os.path.join(folder, target)).replace(os.sep, "/")
 
 
-def _cite(page: _Page, role: str, content: str) -> str:
+def _cite(page: _Page, role: str, content: str, before: str = "") -> str:
+    """``(Author, year; ...)``, ``Author (year)`` for the textual forms, and only ``(year)`` where
+    the sentence names the author right before the citation ("Cai et al. (2025)")."""
     keys = [k.strip() for k in content.split(",") if k.strip()]
+    if len(keys) == 1 and role in _CITE_PAREN and keys[0] in page.ctx.bib:
+        fields = page.ctx.bib[keys[0]]
+        if before.rstrip().endswith(_authors_short(fields)):
+            if keys[0] not in page.cited:
+                page.cited.append(keys[0])
+            return f"({fields.get('year', 'n.d.')})"
     parts = []
     for key in keys:
         if key not in page.ctx.bib:
@@ -398,7 +416,7 @@ def _role(page: _Page, m: re.Match) -> str:
             raise page.fail(f"glue from another page ({content!r}) has no value in this kernel")
         return "{{" + content.strip() + "}}"
     if role in _CITE_PAREN | _CITE_TEXT:
-        return _cite(page, role, content)
+        return _cite(page, role, content, m.string[:m.start()])
     if role in ("prf:ref", "ref", "numref"):
         label = page.ctx.labels.get(target)
         if label is None:
@@ -425,22 +443,29 @@ def _role(page: _Page, m: re.Match) -> str:
 
 def _inline(page: _Page, text: str) -> str:
     """Roles replaced, targets and MyST comments removed; fenced code left as it is."""
-    out, inside = [], None
+    out, prose, inside = [], [], None
+
+    def flush() -> None:
+        if prose:  # roles may follow a line break (e.g. "Cai et al.\n{cite}`key`")
+            out.append(_ROLE.sub(lambda m: _role(page, m), "\n".join(prose)))
+            prose.clear()
+
     for line in text.split("\n"):
         fence = _CODE_FENCE.match(line)
         if inside is not None:
             out.append(line)
-            if fence and fence["fence"][0] == inside[0] and len(fence["fence"]) >= len(inside) \
-                    and line.strip() == fence["fence"]:
+            if fence and _closes(line.strip(), inside[0], len(inside)):
                 inside = None
             continue
         if fence:
+            flush()
             inside = fence["fence"]
             out.append(line)
             continue
         if _TARGET.fullmatch(line) or line.startswith("% ") or line.strip() in ("%", "+++"):
             continue
-        out.append(_ROLE.sub(lambda m: _role(page, m), line))
+        prose.append(line)
+    flush()
     return "\n".join(out)
 
 
@@ -666,13 +691,21 @@ def convert_notebook(path: str | Path, ctx: BookContext, edition: str):
         refs = "\n".join(f"- {reference_line(ctx.bib[k])}" for k in
                          sorted(page.cited, key=lambda k: _authors_short(ctx.bib[k])))
         cells.append(nbformat.v4.new_markdown_cell("## References\n\n" + refs, id="edition-references"))
-    title_at = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), -1) + 1
     note = (f"*{'Colab' if edition == 'colab' else 'Student'} edition* of "
             f"[this page of the rendered book]({_url(page, docname)}), generated from commit "
             f"`{ctx.commit[:12]}`; the first code cell installs `mmcl_helpers` at that commit.")
     if edition == "student":
         note += " The exercises are here; their solutions are not (they are in the Colab edition)."
-    cells.insert(title_at, nbformat.v4.new_markdown_cell("> " + note, id="edition-note"))
+    # Right under the page's title (the title cell is split there), else first.
+    title_at = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), None)
+    note_cell = nbformat.v4.new_markdown_cell("> " + note, id="edition-note")
+    if title_at is not None and cells[title_at].source.startswith("# "):
+        title, _, rest = cells[title_at].source.partition("\n")
+        cells[title_at].source = title
+        tail = [nbformat.v4.new_markdown_cell(rest.strip("\n"), id=f"{cells[title_at].id}-body"[:64])]
+        cells[title_at + 1:title_at + 1] = [note_cell] + (tail if rest.strip() else [])
+    else:
+        cells.insert(0, note_cell)
     out = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(nb.metadata))
     out.metadata["mmcl_edition"] = {"edition": edition, "source": path.name, "commit": ctx.commit,
                                     "dirty": ctx.dirty}
