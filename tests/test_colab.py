@@ -56,7 +56,7 @@ def test_colab_is_the_default_on_colab(on_colab, capsys):
     setup = setup_notebook(seed=0)
     assert setup.profile.name == "colab"
     out = capsys.readouterr().out
-    assert "profile: 'colab', the default on Colab" in out and "set PROFILE in this cell" in out
+    assert "profile: 'colab' (the default on Colab" in out and "set PROFILE in this cell" in out
     # An explicit choice still wins, and says so.
     assert profile_choice("smoke") == ("smoke", "chosen in the set-up cell (PROFILE)")
 

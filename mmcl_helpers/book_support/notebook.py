@@ -84,8 +84,9 @@ def setup_notebook(seed: int = 0, profile: str | None = None, quiet: bool = Fals
     if not quiet:
         threads = torch.get_num_threads()
         print(f"device: {device} ({threads} CPU threads)   seed: {seed}")
-        print(f"profile: {prof.name!r}, {reason}. To choose another, set PROFILE in this cell to one "
-              f"of {', '.join(repr(n) for n in PROFILES)} (or set MMCL_PROFILE) and run it again.")
+        print(f"profile: {prof.name!r} ({reason})")
+        print(f"  another: set PROFILE in this cell to {', '.join(repr(n) for n in PROFILES)} "
+              "(or set MMCL_PROFILE) and run it again")
         print(prof)
         notice = dry_run_notice()
         if notice:
