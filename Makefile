@@ -58,7 +58,7 @@ editions: $(STAMP)
 	$(BIN)/python -m mmcl_helpers.book_support.editions build $(EDITIONS_FLAGS)
 
 # A fresh venv (not .venv), the editions' own install line with the repository address swapped for
-# this checkout (git+file://$(CURDIR)@<HEAD>, or $$MMCL_INSTALL_URL), every Colab edition executed at
+# this checkout (git+file://localhost$(CURDIR)@<HEAD>, or $$MMCL_INSTALL_URL), every Colab edition executed at
 # smoke from a folder outside the checkout. Needs a committed tree: it installs HEAD.
 colab-check: $(STAMP)
 	$(BIN)/python -m mmcl_helpers.book_support.editions build --require-clean

@@ -31,8 +31,9 @@ Command line (from the repository root)::
 
 ``colab-check`` creates a fresh virtual environment, runs each Colab edition's own install
 command with the repository address replaced by ``$MMCL_INSTALL_URL`` (default
-``git+file://<this checkout>``), and executes every Colab edition there at the ``smoke``
-profile, from a folder outside the checkout, with an empty cache.
+``git+file://localhost<this checkout>``; pip 23 rejects ``git+file:///...``, whose host is
+empty), and executes every Colab edition there at the ``smoke`` profile, from a folder outside
+the checkout, with an empty cache.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["EditionError", "BookContext", "load_context", "raw_myst", "convert_notebook",
            "build_editions", "install_spec", "colab_check", "write_book_config", "main"]
@@ -621,8 +623,8 @@ def _install_cell(page: _Page, source: str) -> str:
     return source[:m.start("ref")] + page.ctx.commit + source[m.end("ref"):]
 
 
-def convert_notebook(path: str | Path, ctx: BookContext, edition: str):
-    """One source notebook as the ``"colab"`` or ``"student"`` edition (an nbformat notebook).
+def convert_notebook(path: str | Path, ctx: BookContext, edition: str) -> Any:
+    """One source notebook as the ``"colab"`` or ``"student"`` edition (an nbformat ``NotebookNode``).
 
     Raises:
         EditionError: an unknown edition, or MyST the editions cannot express (named with the cell).
@@ -808,14 +810,15 @@ def colab_check(root: str | Path = ".", editions: str | Path | None = None,
     The environment (default ``<root>/.colab-check/venv``) is created anew; torch is installed
     first (``torch_spec``, from ``torch_index`` when given, as the Makefile does), then the
     editions' own install target with the repository address replaced by ``$MMCL_INSTALL_URL``
-    (default ``git+file://<root>``), then the notebook runner (ipykernel, nbclient). Each edition
+    (default ``git+file://localhost<root>``), then the notebook runner (ipykernel, nbclient). Each edition
     runs at ``profile`` from an empty folder outside the checkout with an empty cache; the
     executed notebooks go to ``.colab-check/executed/``.
+
+    An install or a notebook that fails ends the check with subprocess's ``CalledProcessError``.
 
     Raises:
         EditionError: the tree has uncommitted changes, the editions disagree on what they
             install, or a displayed run-dependent paragraph never received its values.
-        subprocess.CalledProcessError: an install or a notebook failed.
     """
     ctx = load_context(root)
     if ctx.dirty:
@@ -831,7 +834,7 @@ def colab_check(root: str | Path = ".", editions: str | Path | None = None,
     ((spec, url),) = specs
     if not spec.endswith("@" + ctx.commit):
         raise EditionError(f"the editions install {spec!r}, not HEAD ({ctx.commit}): run `make editions`.")
-    local = os.environ.get(INSTALL_URL_VARIABLE) or f"git+file://{ctx.root}"
+    local = os.environ.get(INSTALL_URL_VARIABLE) or f"git+file://localhost{ctx.root}"
     spec = spec.replace(f"git+{url}", local)
     base = ctx.root / ".colab-check"
     venv = Path(venv) if venv else base / "venv"
@@ -934,6 +937,9 @@ def main(argv: list[str] | None = None) -> int:
     except EditionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except subprocess.CalledProcessError as err:
+        print(f"error: {' '.join(map(str, err.cmd))} failed (exit status {err.returncode})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,7 +15,7 @@ from mmcl_helpers.core.dry_run import dry_run_notice
 from mmcl_helpers.core.profiles import PROFILES, Profile, default_device, get_profile, profile_choice
 
 __all__ = ["ChapterSetup", "setup_notebook", "seed_everything", "cuda_determinism", "glue", "GLUED",
-           "glued_text", "display_glued"]
+           "glued_text", "display_glued", "PENDING_TEXT"]
 
 #: cuBLAS's documented setting for reproducible results (CUDA >= 10.2): a fixed workspace.
 CUBLAS_WORKSPACE = ":4096:8"
