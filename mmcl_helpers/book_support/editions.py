@@ -391,7 +391,7 @@ def _cite(page: _Page, role: str, content: str, before: str = "") -> str:
     keys = [k.strip() for k in content.split(",") if k.strip()]
     if len(keys) == 1 and role in _CITE_PAREN and keys[0] in page.ctx.bib:
         fields = page.ctx.bib[keys[0]]
-        if before.rstrip().endswith(_authors_short(fields)):
+        if re.sub(r"\s+", " ", before).rstrip().endswith(_authors_short(fields)):
             if keys[0] not in page.cited:
                 page.cited.append(keys[0])
             return f"({fields.get('year', 'n.d.')})"
@@ -810,9 +810,10 @@ def colab_check(root: str | Path = ".", editions: str | Path | None = None,
     The environment (default ``<root>/.colab-check/venv``) is created anew; torch is installed
     first (``torch_spec``, from ``torch_index`` when given, as the Makefile does), then the
     editions' own install target with the repository address replaced by ``$MMCL_INSTALL_URL``
-    (default ``git+file://localhost<root>``), then the notebook runner (ipykernel, nbclient). Each edition
-    runs at ``profile`` from an empty folder outside the checkout with an empty cache; the
-    executed notebooks go to ``.colab-check/executed/``.
+    (default ``git+file://localhost<root>``), then what Colab provides around a notebook
+    (ipykernel, nbclient, ipywidgets). Each edition runs at ``profile`` from an empty folder
+    outside the checkout with an empty cache; the executed notebooks go to
+    ``.colab-check/executed/``.
 
     An install or a notebook that fails ends the check with subprocess's ``CalledProcessError``.
 
@@ -848,7 +849,7 @@ def colab_check(root: str | Path = ".", editions: str | Path | None = None,
     pip = [py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     _run(pip + [torch_spec] + (["--index-url", torch_index] if torch_index else []))
     _run(pip + [spec])
-    _run(pip + ["ipykernel", "nbclient"])
+    _run(pip + ["ipykernel", "nbclient", "ipywidgets"])  # what Colab provides around a notebook
     _run([py, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
          stdout=subprocess.DEVNULL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER"))}

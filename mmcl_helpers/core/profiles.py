@@ -214,7 +214,7 @@ def profile_choice(name: str | None = None) -> tuple[str, str]:
     if env:
         return env, "set by the environment variable MMCL_PROFILE"
     if on_colab():
-        return "colab", "the default on Colab (sized for a free T4 session)"
+        return "colab", "the default on Colab, sized for a free T4 session"
     if default_device() == "cuda":
         return "gpu", "the default where torch sees a CUDA GPU"
     return "cpu", "the default without a GPU"
