@@ -1,6 +1,10 @@
 # Two commands, both with set-up included:
 #   make book   build the rendered book, executing every chapter (profile: cpu, or $MMCL_PROFILE)
-#   make test   lint, unit tests, every notebook at the smoke profile, strict smoke book build
+#   make test   lint, editions, unit tests, every notebook at the smoke profile, strict smoke book build
+# and for the Colab path:
+#   make editions     write the Colab and student editions to _build/editions/{colab,student}/book/
+#   make colab-check  install the Colab editions' own install target (this checkout, via
+#                     MMCL_INSTALL_URL) into a fresh venv in .colab-check/ and run them at smoke
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,11 +18,17 @@ TORCH_INDEX ?=
 # Per-cell time limit of `make book`, in seconds; empty = _config.yml's execute.timeout. Set, it
 # builds from a copy of _config.yml with only that value changed (.book-config.yml).
 BOOK_TIMEOUT ?=
+# The ref of the published editions that the Colab buttons open (the GPU workflow passes the commit
+# it pushed them in) and their folder there; set, the copy's repository.branch/path_to_book change.
+BOOK_LAUNCH_REF ?=
+BOOK_LAUNCH_PATH ?= colab
+# Extra flags of `make editions`, e.g. --require-clean (refuse uncommitted changes).
+EDITIONS_FLAGS ?=
 BOOK_PROFILE ?= $(or $(MMCL_PROFILE),cpu)
 # Progress bars help a reader at a keyboard, not a rendered page or a test log.
 export MMCL_PROGRESS ?= 0
 
-.PHONY: book test setup lint unit notebooks book-smoke gpu-dry bench clean scenes-heldout
+.PHONY: book test setup lint unit notebooks book-smoke gpu-dry bench clean editions colab-check scenes-heldout
 
 setup: $(STAMP)
 
@@ -30,15 +40,29 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-ifneq ($(BOOK_TIMEOUT),)
-	$(BIN)/python -c "import sys, yaml; c = yaml.safe_load(open('_config.yml')); c['execute']['timeout'] = int(sys.argv[1]); yaml.safe_dump(c, open('.book-config.yml', 'w'), sort_keys=False, allow_unicode=True)" $(BOOK_TIMEOUT)
+ifneq ($(BOOK_TIMEOUT)$(BOOK_LAUNCH_REF),)
+	$(BIN)/python -m mmcl_helpers.book_support.editions book-config --out .book-config.yml \
+	  $(if $(BOOK_TIMEOUT),--timeout $(BOOK_TIMEOUT)) \
+	  $(if $(BOOK_LAUNCH_REF),--launch-ref $(BOOK_LAUNCH_REF) --launch-path $(BOOK_LAUNCH_PATH))
 	MMCL_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build --all -W -n --keep-going --config .book-config.yml .
 else
 	MMCL_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build --all -W -n --keep-going .
 endif
 	@echo "Book built at profile $(BOOK_PROFILE): $(CURDIR)/_build/html/index.html"
 
-test: lint unit notebooks book-smoke
+test: lint editions unit notebooks book-smoke
+
+# No execution: MyST turned into Jupyter Markdown, solutions folded (colab) or removed (student).
+# tests/test_editions.py checks the result; `make colab-check` runs it.
+editions: $(STAMP)
+	$(BIN)/python -m mmcl_helpers.book_support.editions build $(EDITIONS_FLAGS)
+
+# A fresh venv (not .venv), the editions' own install line with the repository address swapped for
+# this checkout (git+file://localhost$(CURDIR)@<HEAD>, or $$MMCL_INSTALL_URL), every Colab edition executed at
+# smoke from a folder outside the checkout. Needs a committed tree: it installs HEAD.
+colab-check: $(STAMP)
+	$(BIN)/python -m mmcl_helpers.book_support.editions build --require-clean
+	$(BIN)/python -m mmcl_helpers.book_support.editions colab-check --torch '$(TORCH)' $(if $(TORCH_INDEX),--torch-index $(TORCH_INDEX))
 
 lint: $(STAMP)
 	$(BIN)/ruff check mmcl_helpers tests benchmarks
@@ -74,7 +98,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step_syncs.py
 
 clean:
-	rm -rf _build .smoke .dry .pytest_cache .book-config.yml
+	rm -rf _build .smoke .dry .pytest_cache .book-config.yml .colab-check
 
 # Chapter 5's recipe on 12 caption settings nobody tuned it on (mmcl_helpers/image_text/heldout.py):
 # per setting and seed, the worst learned, dropped and image-specific scores against the bars.

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from mmcl_helpers.core.profiles import (
@@ -9,10 +11,10 @@ from mmcl_helpers.core.profiles import (
 )
 
 
-def test_four_profiles_and_a_visible_table():
-    assert list(PROFILES) == ["smoke", "cpu", "gpu", "paper"]
+def test_five_profiles_and_a_visible_table():
+    assert list(PROFILES) == ["smoke", "cpu", "colab", "gpu", "paper"]
     table = profiles_table()
-    assert list(table.columns) == ["smoke", "cpu", "gpu", "paper"]
+    assert list(table.columns) == ["smoke", "cpu", "colab", "gpu", "paper"]
     assert "steps" in table.index
 
 
@@ -31,13 +33,14 @@ def test_env_var_selects_profile(monkeypatch):
 
 def test_default_without_env_var_follows_hardware(monkeypatch):
     monkeypatch.delenv("MMCL_PROFILE", raising=False)
+    monkeypatch.setitem(sys.modules, "google.colab", None)  # importing it fails: not Colab
     import torch
 
     assert active_profile().name == ("gpu" if torch.cuda.is_available() else "cpu")
 
 
 def test_unknown_profile_is_an_error(monkeypatch):
-    with pytest.raises(UnknownProfileError, match="smoke, cpu, gpu, paper"):
+    with pytest.raises(UnknownProfileError, match="smoke, cpu, colab, gpu, paper"):
         get_profile("fast")
     monkeypatch.setenv("MMCL_PROFILE", "laptop")
     with pytest.raises(UnknownProfileError, match="laptop"):

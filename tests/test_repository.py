@@ -41,6 +41,9 @@ def test_config_is_strict_and_offline():
     assert "intersphinx_mapping" not in cfg["sphinx"].get("config", {})
     assert cfg["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert cfg["repository"]["url"].startswith("https://github.com/")
+    # The editions link cross-references to the rendered book, published on the repository's Pages.
+    owner, repo = cfg["repository"]["url"].removeprefix("https://github.com/").split("/")
+    assert cfg["html"]["baseurl"] == f"https://{owner}.github.io/{repo}/"
 
 
 def test_every_notebook_is_in_the_toc_and_clean():
@@ -73,19 +76,31 @@ def test_the_version_number_lives_in_one_place():
 
 def test_every_notebook_starts_with_the_colab_safe_setup_cell():
     url = _yaml("_config.yml")["repository"]["url"]
-    install = f'%pip install -q "mmcl_helpers @ git+{url}@v{_package_version()}"'
+    # The source installs main, a ref that exists; the Colab and student editions replace it with the
+    # full SHA of the commit they are generated from (tests/test_editions.py checks that), and the
+    # published book's Colab buttons open those editions. No tag: nothing creates one.
+    install = f'%pip install -q "mmcl_helpers @ git+{url}@main"'
     for nb_path in _notebooks():
         nb = json.loads(nb_path.read_text())
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
         src = "".join(first["source"])
         assert "import mmcl_helpers" in src, nb_path.name
-        # The book's own version, never a moving branch: a Colab reader gets the code the book shows.
         assert install in src, f"{nb_path.name}: the set-up cell must run {install!r}"
         assert src.count("%pip install") == 1, nb_path.name
         # The profile is one editable line; None leaves the choice to $MMCL_PROFILE (the tests use it).
         assert re.search(r"^PROFILE = None\b", src, flags=re.M), nb_path.name
         assert "setup_notebook(seed=0, profile=PROFILE)" in src, nb_path.name
         assert "hide-output" in first["metadata"].get("tags", []), nb_path.name
+
+
+def test_install_lines_name_refs_that_exist():
+    """README and notebooks install main (or, in the editions, a commit), never a version tag."""
+    url = _yaml("_config.yml")["repository"]["url"]
+    readme = (ROOT / "README.md").read_text()
+    assert f'pip install "mmcl_helpers @ git+{url}@main"' in readme
+    texts = [readme] + [p.read_text() for p in _notebooks()]
+    for text in texts:
+        assert not re.search(r"git\+\S+@v\d", text), "an install line names a version tag nothing creates"
 
 
 def test_notebooks_do_not_hard_code_step_counts():

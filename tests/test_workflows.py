@@ -104,8 +104,27 @@ def test_no_cell_can_outlast_its_timeout(gpu, gpu_steps):
     (book,) = _runs(gpu_steps, "make book")
     assert 'BOOK_TIMEOUT="$BOOK_TIMEOUT"' in book["run"]
     makefile = (ROOT / "Makefile").read_text()
-    assert "c['execute']['timeout'] = int(sys.argv[1])" in makefile
+    # The copy of _config.yml with the timeout (tests/test_editions.py checks what it writes).
+    assert "editions book-config --out .book-config.yml" in makefile
+    assert "--timeout $(BOOK_TIMEOUT)" in makefile
     assert "--config .book-config.yml" in makefile
+
+
+def test_the_editions_of_the_built_commit_are_published_and_the_colab_buttons_open_them(gpu, gpu_steps):
+    assert gpu["permissions"]["contents"] == "write"  # it pushes the editions branch
+    (publish,) = _runs(gpu_steps, "make editions")
+    run = publish["run"]
+    assert "EDITIONS_FLAGS=--require-clean" in run  # the install cells name the commit checked out
+    assert 'git push origin "$editions:refs/heads/colab-editions"' in run
+    assert "-p \"$parent\"" in run  # history kept: older books' buttons still resolve
+    assert 'echo "EDITIONS_REF=$editions" >> "$GITHUB_ENV"' in run
+    (book,) = _runs(gpu_steps, "make book")
+    assert 'BOOK_LAUNCH_REF="$EDITIONS_REF"' in book["run"] and "BOOK_LAUNCH_PATH=colab" in book["run"]
+    assert _index(gpu_steps, publish) < _index(gpu_steps, book)
+    makefile = (ROOT / "Makefile").read_text()
+    target = makefile.split("\nbook: ", 1)[1].split("\n\n", 1)[0]
+    assert "--launch-ref $(BOOK_LAUNCH_REF) --launch-path $(BOOK_LAUNCH_PATH)" in target
+    assert "ifneq ($(BOOK_TIMEOUT)$(BOOK_LAUNCH_REF),)" in target
 
 
 def test_reports_are_kept_on_failure_and_on_timeout(gpu_steps):
@@ -136,7 +155,7 @@ def test_ci_runs_what_ci_run_runs_with_the_same_safeguards():
     commands = [s["run"].strip() for s in steps if "run" in s]
     script = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
               if line.startswith("make ")]
-    assert commands == script == ["make test", "make gpu-dry"]
+    assert commands == script == ["make test", "make gpu-dry", "make colab-check"]
     (setup,) = _uses(steps, "actions/setup-python")
     assert setup["with"]["cache"] == "pip"
     (upload,) = _uses(steps, "actions/upload-artifact")
@@ -146,3 +165,7 @@ def test_ci_runs_what_ci_run_runs_with_the_same_safeguards():
     dry = makefile.split("\ngpu-dry:", 1)[1].split("\n\n", 1)[0]
     for part in ("MMCL_PROFILE=gpu", "MMCL_DRY_RUN=1", "mpi3d_synthetic", "MMCL_MPI3D_PATH=", "--nbmake"):
         assert part in dry, part
+    test = re.search(r"^test: (.*)$", makefile, flags=re.M).group(1).split()
+    assert "editions" in test and "unit" in test  # make test builds the editions; test_editions checks them
+    check = makefile.split("\ncolab-check:", 1)[1].split("\n\n", 1)[0]
+    assert "build --require-clean" in check and "editions colab-check --torch '$(TORCH)'" in check

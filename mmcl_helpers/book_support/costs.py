@@ -80,7 +80,7 @@ DEVICES: dict[str, Device] = {
     "h200": Device("H200 GPU", 30e12, 8e-6),
 }
 #: The device each profile is sized for.
-PROFILE_DEVICE: dict[str, str] = {"smoke": "cpu", "cpu": "cpu", "gpu": "t4", "paper": "h200"}
+PROFILE_DEVICE: dict[str, str] = {"smoke": "cpu", "cpu": "cpu", "colab": "t4", "gpu": "t4", "paper": "h200"}
 
 
 _READS = ("cpu", "item", "tolist", "numpy", "__bool__", "__float__", "__int__")

@@ -3,7 +3,7 @@
 A chapter never hard-codes a step count. It asks for the active profile and reads its sizes::
 
     from mmcl_helpers.core.profiles import active_profile, image_text_profile
-    prof = active_profile()          # MMCL_PROFILE, else "gpu" with CUDA, else "cpu"
+    prof = active_profile()          # MMCL_PROFILE, else "colab" on Colab, "gpu" with CUDA, "cpu"
     print(prof)                      # shows the row the chapter runs with
     sizes = image_text_profile()     # the same profile's image-text sizes (chapters 5 and 6)
 
@@ -12,8 +12,12 @@ study (chapters 1-4) and :data:`IMAGE_TEXT_PROFILES` for the image-text models (
 :func:`profiles_table` prints either or both.
 
 ``smoke`` exists for tests and CI (every notebook in about a minute on 2 CPU cores), ``cpu`` is the
-honest laptop run, ``gpu`` is sized for a Colab T4, and ``paper`` copies the hyper-parameters of
-Cai et al. (2025), App. C, exactly (it is meant for a large GPU).
+honest laptop run, ``colab`` is a free Colab session (one T4, at most 15 minutes of training per
+chapter in :func:`~mmcl_helpers.book_support.costs.chapter_costs`; the ``cpu`` sizes, whose results
+show the theorem's pattern, in eager mode), ``gpu`` is sized for a dedicated GPU (three seeds, every
+column), and ``paper`` copies the hyper-parameters of Cai et al. (2025), App. C, exactly (it is
+meant for a large GPU). The default is ``$MMCL_PROFILE``, else ``colab`` on Colab, else ``gpu``
+with CUDA, else ``cpu`` (:func:`profile_choice` says which and why).
 
 Why ``cpu`` and ``gpu`` use cosine similarity: Eq. (2) of the paper, which the theory analyses, is
 InfoNCE with negative squared Euclidean similarity and temperature 1. With the small batches a CPU
@@ -40,6 +44,8 @@ __all__ = [
     "UnknownProfileError",
     "get_profile",
     "active_profile",
+    "profile_choice",
+    "on_colab",
     "profiles_table",
     "default_device",
     "ImageTextProfile",
@@ -151,6 +157,11 @@ PROFILES: dict[str, Profile] = {
                 lr=6e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
                 probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=3,
                 compile=True),
+        # A free Colab session (one T4, no cache kept between sessions): the cpu profile's sizes,
+        # whose results show the theorem's pattern, in eager mode (compiling costs minutes there).
+        Profile("colab", steps=16000, batch_size=512, encoder="compact", hidden=96, depth=3,
+                lr=6e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
+                probe_train=10000, probe_test=5000, probe_steps=1000, seeds=1, dependent_stride=3),
         Profile("gpu", steps=15000, batch_size=2048, encoder="compact", hidden=256, depth=4,
                 lr=2e-3, warmup=0.05, similarity="cosine", tau=0.1, extra_dims=1, grad_clip=2.0,
                 probe_train=50000, probe_test=20000, probe_steps=3000, seeds=3, dependent_stride=1),
@@ -180,12 +191,39 @@ def get_profile(name: str) -> Profile:
     return dry_run_sizes(PROFILES[key])  # unchanged unless MMCL_DRY_RUN=1 (a testing aid)
 
 
+def on_colab() -> bool:
+    """Whether this kernel runs on Google Colab (the module ``google.colab`` can be imported)."""
+    import importlib
+
+    try:
+        importlib.import_module("google.colab")
+    except ImportError:
+        return False
+    return True
+
+
+def profile_choice(name: str | None = None) -> tuple[str, str]:
+    """Which profile :func:`active_profile` picks, and why, in words: ``(name, reason)``.
+
+    The order: ``name``; else ``$MMCL_PROFILE``; else ``"colab"`` on Colab (:func:`on_colab`);
+    else ``"gpu"`` when torch sees CUDA; else ``"cpu"``. The name is not checked here.
+    """
+    if name:
+        return str(name), "chosen in the set-up cell (PROFILE)"
+    env = os.environ.get("MMCL_PROFILE")
+    if env:
+        return env, "set by the environment variable MMCL_PROFILE"
+    if on_colab():
+        return "colab", "the default on Colab, sized for a free T4 session"
+    if default_device() == "cuda":
+        return "gpu", "the default where torch sees a CUDA GPU"
+    return "cpu", "the default without a GPU"
+
+
 def active_profile(name: str | None = None) -> Profile:
-    """The profile to run with: ``name``, else ``$MMCL_PROFILE``, else gpu/cpu by hardware."""
-    chosen = name or os.environ.get("MMCL_PROFILE") or None
-    if chosen is None:
-        chosen = "gpu" if default_device() == "cuda" else "cpu"
-    return get_profile(chosen)
+    """The profile to run with: ``name``, else ``$MMCL_PROFILE``, else colab/gpu/cpu by platform
+    (:func:`profile_choice`)."""
+    return get_profile(profile_choice(name)[0])
 
 
 def profiles_table(study: str = "numerical") -> pd.DataFrame:
@@ -354,6 +392,13 @@ IMAGE_TEXT_PROFILES: dict[str, ImageTextProfile] = {
                          stride1_from=4, align_weight=6.0, align_from=0.4,
                          scene_columns="key"),
         ImageTextProfile("cpu", n_train=20000, n_probe_train=4000, n_probe_test=4000, steps=1200,
+                         batch_size=128, lr=2e-3, warmup=0.05, tau=0.1, widths=(16, 32, 64),
+                         hidden=128, text_embed=32, text_channels=64, grad_clip=5.0, probe_steps=600,
+                         seeds=1, mpi3d_train=20000, first_stride=1,
+                         group_fraction=0.75, group_size=4, false_negatives="mask", dims_per_factor=2,
+                         stride1_from=4, align_weight=6.0, align_from=0.4,
+                         scene_columns="key"),
+        ImageTextProfile("colab", n_train=20000, n_probe_train=4000, n_probe_test=4000, steps=1200,
                          batch_size=128, lr=2e-3, warmup=0.05, tau=0.1, widths=(16, 32, 64),
                          hidden=128, text_embed=32, text_channels=64, grad_clip=5.0, probe_steps=600,
                          seeds=1, mpi3d_train=20000, first_stride=1,
