@@ -222,7 +222,8 @@ def _rare_judge(ans: tuple[float, float], ref: tuple[float, float]) -> str | Non
     one, both = ans
     if not _close(one, ref[0], 0.015):
         if _close(one, 1 - ref[0], 0.015):
-            return "p_perturb is the probability that a caption misreports the factor, not that it reports it."
+            return ("p_perturb is the probability that a caption misreports the factor, "
+                    "not that it reports it.")
         return "each perturbable factor is redrawn on its own, with probability p_perturb."
     if not _close(both, ref[1], 0.01):
         if _close(both, ref[0], 0.015):
@@ -270,7 +271,8 @@ def _pairs_judge(ans: int, ref: int) -> str | None:
         return "ρ ranges over the subsets of the selected set I_θ, not over all subsets of the ten factors."
     if ans == 3 ** n - 2 ** n - 1 or ans == 3 ** n - 1:
         return "give each factor one of three roles; which role assignments are not a caption model?"
-    return "sum over the selected sets I_θ of the number of proper subsets of I_θ (or count role assignments)."
+    return ("sum over the selected sets I_θ of the number of proper subsets of I_θ "
+            "(or count role assignments).")
 
 
 def _derive_reference() -> Callable[[np.ndarray, set[int], int], float]:
@@ -429,7 +431,8 @@ _CHECKERS: dict[str, _Checker] = {
     "ex-05-parents": _Checker(
         "(R² of color for {shape}, for {shape, x_pos}, for {shape..y_pos})",
         _parents_reference, _parents_judge, _numbers(3)),
-    "ex-06-wrong": _Checker("(share of y_pos mentions that are wrong, share of shape mentions that are wrong)",
+    "ex-06-wrong": _Checker("(share of y_pos mentions that are wrong, share of shape mentions that are "
+                            "wrong)",
                             _wrong_reference, _wrong_judge, _numbers(2, ("y_pos", "shape"))),
 }
 
