@@ -67,7 +67,7 @@ class Exercise:
 
     @property
     def heading(self) -> str:
-        """The title as the book prints it: tier mark, then title (``*Project*: ...`` for projects)."""
+        """The title as the book prints it, tier mark first (``*Project*: ...`` for a project)."""
         return f"*Project*: {self.title}" if self.tier == "project" else f"{self.tier} {self.title}"
 
 
