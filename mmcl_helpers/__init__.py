@@ -38,10 +38,10 @@ The package is laid out by pipeline; each subpackage's docstring lists its modul
 - :mod:`~mmcl_helpers.image_text` -- the image-text study of chapter 5 (encoders, training,
   sweeps, their reports, suppression, the late pull);
 - :mod:`~mmcl_helpers.practice` -- caption audits and the policy studies of chapter 6;
-- :mod:`~mmcl_helpers.book_support` -- the chapters' set-up cell, figures and cost tables;
-- :mod:`~mmcl_helpers.exercises` -- the book's exercises in tiers and the checkers a student
-  calls on an answer (``check("ex-01-pairs", answer)``);
+- :mod:`~mmcl_helpers.book_support` -- the chapters' set-up cell and cost tables;
 - :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command (``python -m mmcl_helpers``).
+- :mod:`~mmcl_helpers.exercises` -- the book's exercises in tiers and the checkers a student
+  calls on an answer (``check("ex-01-pairs", answer)``).
 
 Imports run one way: ``core`` <- ``datasets`` <- ``numerical`` <- ``image_text`` <- ``practice``
 <- ``book_support`` <- ``exercises`` <- ``cli`` (tests/test_pipeline.py checks that no arrow runs back).
