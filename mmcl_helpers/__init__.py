@@ -40,9 +40,11 @@ The package is laid out by pipeline; each subpackage's docstring lists its modul
 - :mod:`~mmcl_helpers.practice` -- caption audits and the policy studies of chapter 6;
 - :mod:`~mmcl_helpers.book_support` -- the chapters' set-up cell and cost tables;
 - :mod:`~mmcl_helpers.cli` -- the ``mmcl`` command (``python -m mmcl_helpers``).
+- :mod:`~mmcl_helpers.exercises` -- the book's exercises in tiers and the checkers a student
+  calls on an answer (``check("ex-01-pairs", answer)``).
 
 Imports run one way: ``core`` <- ``datasets`` <- ``numerical`` <- ``image_text`` <- ``practice``
-<- ``book_support`` <- ``cli`` (tests/test_pipeline.py checks that no arrow runs back).
+<- ``book_support`` <- ``exercises`` <- ``cli`` (tests/test_pipeline.py checks that no arrow runs back).
 
 The glossary from the paper's notation to these names is in ``book/glossary.md``.
 """

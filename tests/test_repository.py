@@ -152,10 +152,12 @@ def test_every_chapter_has_objectives_exercises_with_solutions_and_takeaways():
         text = ["".join(c["source"]) for c in cells]
         assert cells[1]["id"] == "objectives", f"{nb_path.name}: objectives right after the title"
         assert "Learning objectives" in text[1] and "Prerequisites" in text[1], nb_path.name
-        assert cells[-1]["id"] == "takeaways" and text[-1].startswith("## Key takeaways"), nb_path.name
+        # The takeaways close the chapter's text; only "What to try next" comes after them.
+        assert cells[-2]["id"] == "takeaways" and text[-2].startswith("## Key takeaways"), nb_path.name
+        assert cells[-1]["id"] == "try-next" and text[-1].startswith("## What to try next"), nb_path.name
         md = "\n".join(t for t, c in zip(text, cells) if c["cell_type"] == "markdown")
         labels = re.findall(r"```\{exercise\}[^\n]*\n:label: (\S+)", md)
-        assert 2 <= len(labels) <= 4, f"{nb_path.name}: {len(labels)} exercises"
+        assert 3 <= len(labels) <= 5, f"{nb_path.name}: {len(labels)} exercises"
         for label in labels:
             gate = re.compile(r"```\{solution-start\} " + re.escape(label) + r"\n")
             starts = [i for i, t in enumerate(text) if gate.search(t)]
