@@ -63,7 +63,7 @@ SOURCES = edition_sources(ROOT)
 def test_every_notebook_of_the_toc_has_both_editions_at_the_source_path(editions):
     names = {p.name for p in SOURCES}
     assert {"01_latent_model.ipynb", "06_practice.ipynb", "using_mmcl_helpers.ipynb",
-            "appendix_paper_programme.ipynb"} <= names and len(names) == 8
+            "appendix_paper_programme.ipynb", "syllabus.ipynb"} <= names and len(names) == 9
     for edition in ("colab", "student"):
         # The same path as in the repository under colab/ and student/: the Colab buttons'
         # path_to_book ("colab") plus the page's path.

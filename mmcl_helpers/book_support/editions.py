@@ -722,7 +722,7 @@ def convert_notebook(path: str | Path, ctx: BookContext, edition: str) -> Any:
 
 
 def edition_sources(root: str | Path) -> list[Path]:
-    """The notebooks of ``_toc.yml`` (chapters, the recipes page, the appendix), in order."""
+    """The notebooks of ``_toc.yml`` (the syllabus, chapters, the recipes page, the appendix), in order."""
     root = Path(root)
     return [root / f"{d}.ipynb" for d in toc_docnames(root) if (root / f"{d}.ipynb").exists()]
 
