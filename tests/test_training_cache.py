@@ -8,7 +8,8 @@ import pytest
 
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.profiles import get_profile
-from mmcl_helpers.numerical.experiments import run_numerical, training_cache_path
+from mmcl_helpers.numerical.experiments import run_numerical
+from mmcl_helpers.numerical.training_cache import training_cache_path
 
 PROFILE = get_profile("smoke").with_overrides(steps=20, probe_train=300, probe_test=300, probe_steps=10)
 SETTINGS = [CaptionBias({1, 2}, set(), 4), CaptionBias({1, 2, 3, 4}, {4}, 4, 0.75)]

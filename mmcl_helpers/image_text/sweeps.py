@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import torch.nn.functional as F
 
+from mmcl_helpers.core import model_store
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.profiles import ImageTextProfile, default_device, image_text_profile
@@ -145,6 +147,46 @@ def _probe_held_out(reps: Mapping, phrasings: Mapping, keys: Sequence[tuple],
     return pd.concat(frames, ignore_index=True)
 
 
+def _probed_models(models: Mapping[tuple, PairEncoders], biases: Mapping[tuple, CaptionBias], seed: int,
+                   splits: Mapping[str, Split], classes: Mapping[str, int], probe_steps: int) -> pd.DataFrame:
+    """The probe table of some trained models (one per setting key), from the model store if there.
+
+    The probes are trained models too: they are filed under the models' store keys, a digest of
+    the held-out data (images, labels, each setting's captions) and the probe settings, so a
+    repeated sweep neither encodes the held-out pairs nor trains the probes again.
+    """
+    keys = list(models)
+    held_out = []
+    for part in ("probe_train", "probe_test"):
+        caps = [splits[part].caption(biases[key], seed) for key in keys]
+        held_out.append((splits[part].images, splits[part].labels,
+                         [(c.text, np.asarray(c.phrasing)) for c in caps]))
+    inputs = {"models": [models[key].store_key for key in keys],
+              "held_out": model_store.input_digest(held_out), "classes": dict(classes),
+              "probe_steps": probe_steps, "seed": seed + 1000}
+
+    def probe() -> pd.DataFrame:
+        reps, phrasings = {}, {}
+        for key in keys:
+            _encode_held_out(models[key], key, biases[key], seed, splits, reps, phrasings)
+        return _probe_held_out(reps, phrasings, keys, splits, classes, probe_steps, seed=seed + 1000)
+
+    def pack(frame: pd.DataFrame) -> tuple[dict, dict]:
+        data = {c: frame[c].tolist() for c in frame.columns if c != "score"}
+        data["key"] = [keys.index(k) for k in data["key"]]
+        return {"score": torch.tensor(frame["score"].to_numpy(np.float64))}, {
+            "columns": list(frame.columns), "data": data}
+
+    def unpack(tensors: dict, meta: dict) -> pd.DataFrame:
+        data = dict(meta["data"])
+        data["key"] = [keys[i] for i in data["key"]]
+        data["score"] = tensors["score"].numpy().tolist()
+        return pd.DataFrame(data, columns=meta["columns"])
+
+    return model_store.fetch_or_train("probes", inputs, probe, pack, unpack,
+                                      plan={"models": "probes", "steps": probe_steps})[0]
+
+
 def run_sweeps(
     sweeps: Mapping[str, Mapping[str, CaptionBias]],
     splits: Mapping[str, Split],
@@ -185,27 +227,21 @@ def run_sweeps(
     models, frames = {}, []
     t_train = t_probe = 0.0
     for s in seeds:
-        reps, phrasings = {}, {}
         for key, bias in distinct.items():
             label = format_factor_set(bias.selected, semantics)
             if bias.perturbed:
                 label += " / pert " + format_factor_set(bias.perturbed, semantics)
             t0 = time.perf_counter()
             train_caps = splits["train"].caption(bias, s)
-            model = train_pair_encoders(splits["train"].images, train_caps.text, encoding_size(bias),
-                                        profile.for_setting(len(bias.unbiased)), seed=s,
-                                        device=device, progress=progress,
-                                        desc=f"{dataset} {label}".strip(),
-                                        groups=splits["train"].groups,
-                                        statements=train_caps.statement)
-            t1 = time.perf_counter()
-            t_train += t1 - t0
-            models[(key, s)] = model
-            _encode_held_out(model, key, bias, s, splits, reps, phrasings)
-            t_probe += time.perf_counter() - t1
+            models[(key, s)] = train_pair_encoders(
+                splits["train"].images, train_caps.text, encoding_size(bias),
+                profile.for_setting(len(bias.unbiased)), seed=s, device=device, progress=progress,
+                desc=f"{dataset} {label}".strip(), groups=splits["train"].groups,
+                statements=train_caps.statement)
+            t_train += time.perf_counter() - t0
         t0 = time.perf_counter()
-        scores = _probe_held_out(reps, phrasings, list(distinct), splits, classes,
-                                 profile.probe_steps, seed=s + 1000)
+        scores = _probed_models({key: models[(key, s)] for key in distinct}, distinct, s, splits, classes,
+                                profile.probe_steps)
         t_probe += time.perf_counter() - t0
         for sweep_name, sweep in sweeps.items():
             for col, (label, bias) in enumerate(sweep.items(), start=1):

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from mmcl_helpers.core import storage
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias, format_set
 from mmcl_helpers.core.profiles import Profile, active_profile
@@ -22,14 +21,8 @@ from mmcl_helpers.core.results import NUMERICAL_BARS, StudyResult, factor_role
 from mmcl_helpers.numerical.latents import LatentModel
 from mmcl_helpers.numerical.probes import linear_r2, mlp_r2
 from mmcl_helpers.numerical.simulation import MultimodalSimulation, PairBatch
-from mmcl_helpers.numerical.training import TrainResult, train_mmcl
-from mmcl_helpers.numerical.training_cache import (  # noqa: F401 - the cache helpers, also importable from here
-    TRAINING_VERSION,
-    _load_cached_result,
-    _result_tensors,
-    _training_request,
-    training_cache_path,
-)
+from mmcl_helpers.numerical.training import TrainResult
+from mmcl_helpers.numerical.training_cache import trained_encoders
 
 __all__ = [
     "NumericalRun",
@@ -49,8 +42,6 @@ __all__ = [
     "ProbedSetting",
     "probe_setting",
     "EVAL_SEED_OFFSET",
-    "TRAINING_VERSION",
-    "training_cache_path",
 ]
 
 # The evaluation samples use their own seed, so that probes never see training batches.
@@ -285,7 +276,8 @@ def run_numerical(
         progress: show progress bars (default: on unless ``MMCL_PROGRESS=0``).
         probes: any of ``"linear"``, ``"mlp"``.
         cache: reuse encoders trained earlier for exactly the same inputs, and keep newly trained
-            ones (:func:`training_cache_path`); default on unless ``MMCL_CACHE=0``. A later chapter
+            ones (:func:`~mmcl_helpers.numerical.training_cache.training_cache_path`); default on unless
+            ``MMCL_CACHE=0``. A later chapter
             that needs the models of an earlier one (chapter 3 reuses chapter 2's selection
             sweep) then costs no training. Probes always run afresh.
 
@@ -309,22 +301,13 @@ def run_numerical(
     prof = profile if isinstance(profile, Profile) else active_profile(profile)
     device = v.check_device(device, "run_numerical")
     seed_list = [ok["seeds"]] if isinstance(ok["seeds"], int) else ok["seeds"]
-    use_cache = storage.cache_enabled(cache) and storage.cache_folder("numerical") is not None
     frames, trained, sims, cached = [], [], [], []
     for seed in seed_list:
         model = LatentModel(n_semantic, n_image, n_text, dependent=dependent, seed=seed)
         sim = MultimodalSimulation(model, settings, seed=seed)
-        path = training_cache_path(settings, dependent, n_image, n_text, prof, seed, encoding_sizes,
-                                   device)
-        request = _training_request(settings, dependent, n_image, n_text, prof, seed, encoding_sizes,
-                                    device)
-        result = _load_cached_result(path, request, sim, prof, device) if use_cache else None
-        cached.append(result is not None)
-        if result is None:
-            result = train_mmcl(sim, prof, seed, encoding_sizes, device, progress)
-            if use_cache:
-                storage.save_weights(path, _result_tensors(result), request, {
-                    "seconds": result.seconds, "members": result.members, "config": result.config})
+        result, from_store = trained_encoders(sim, dependent, n_image, n_text, prof, seed, encoding_sizes,
+                                              device, progress, cache)
+        cached.append(from_store)
         trained.append(result)
         sims.append(sim)
         frames.append(evaluate_run(sim, result, prof, seed, probes))

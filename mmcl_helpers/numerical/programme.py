@@ -8,7 +8,8 @@ one worker per device, or a Dask cluster's executor), writes each job's encoders
 as it finishes, and then one combined long table and the paper-vs-run comparisons::
 
     DIR/programme.json                       the programme's sizes (a resumed run must match)
-    DIR/jobs/<job>/encoders.pt, .json        trained encoders (tensors only) and their config
+    DIR/jobs/<job>/encoders.pt, .json        trained encoders and their config (the model store's
+                                             format: :func:`~mmcl_helpers.core.model_store.save_model_file`)
     DIR/jobs/<job>/scores.csv                the job's probe table; its presence marks "done"
     DIR/scores.csv                           all jobs, long form
     DIR/compare_*.csv, DIR/comparisons.md    paper vs run for Fig. 3, 7, 8, 9, Tables 4, 5
@@ -31,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from mmcl_helpers.core import model_store
 from mmcl_helpers.core.biases import CaptionBias, format_set
 from mmcl_helpers.core.profiles import Profile
 
@@ -45,8 +47,6 @@ __all__ = [
     "run_job",
     "run_programme",
     "combine",
-    "save_tensors",
-    "load_tensors",
     "load_encoders",
     "dask_executor",
     "device_pool",
@@ -112,22 +112,6 @@ def plan(sweeps: Sequence[str], semantics: Sequence[str], seeds: Sequence[int]) 
     return [Job(sw, se, int(seed)) for sw in sweeps for se in semantics for seed in seeds]
 
 
-# --- Weights and config on disk: tensors only, loaded with weights_only=True. -----------------
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], config: dict) -> None:
-    """Write ``tensors`` to ``path`` (``.pt``) and ``config`` beside it (``.json``), atomically."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save({k: v.detach().cpu() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, path)
-    _write_text(path.with_suffix(".json"), json.dumps(config, indent=1, default=str))
-
-
-def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """What :func:`save_tensors` wrote: the tensors (never unpickling code) and the config."""
-    tensors = torch.load(path, map_location="cpu", weights_only=True)
-    return tensors, json.loads(Path(path).with_suffix(".json").read_text())
-
-
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_text(text)
@@ -162,7 +146,7 @@ def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n
     settings, sizes = sweep_settings(job.sweep, n_semantic)
     run = run_numerical(settings, dependent=job.semantics == "dependent", n_image=n_modality,
                         n_text=n_modality, profile=profile, seeds=job.seed, encoding_sizes=sizes,
-                        device=device, progress=False, cache=False)
+                        device=device, progress=False)
     trained = run.trained[0]
     tensors = {f"{name}.{g}.{key}": value
                for name, nets in (("f_x", trained.f_x), ("f_t", trained.f_t))
@@ -173,7 +157,7 @@ def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n
     config = {**run.config, "job": asdict(job), "members": trained.members, "encoders": shapes,
               "hostname": os.uname().nodename, "cuda_visible_devices":
               os.environ.get("CUDA_VISIBLE_DEVICES")}
-    save_tensors(folder / "encoders.pt", tensors, config)
+    model_store.save_model_file(folder / "encoders.pt", tensors, config)
     _write_csv(folder / "scores.csv", _long_table(run.scores, job))
     return str(folder)
 
@@ -182,7 +166,7 @@ def load_encoders(folder: str | Path) -> tuple[list, list, dict]:
     """A finished job's ``(f_x, f_t, config)``: lists of :class:`EnsembleMLP`, one per group."""
     from mmcl_helpers.numerical.encoders import EnsembleMLP
 
-    tensors, config = load_tensors(Path(folder) / "encoders.pt")
+    tensors, config = model_store.read_model_file(Path(folder) / "encoders.pt")
     nets: dict[str, list] = {}
     for name, specs in config["encoders"].items():
         nets[name] = []
