@@ -21,7 +21,7 @@ from mmcl_helpers.core import storage
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError, theta_to_set
 from mmcl_helpers.core.losses import info_nce
-from mmcl_helpers.core.profiles import get_profile, image_text_settings
+from mmcl_helpers.core.profiles import get_profile, image_text_profile
 from mmcl_helpers.datasets import mpi3d
 from mmcl_helpers.datasets.scenes import load_or_render, render_scenes, sample_scene_latents
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
@@ -38,7 +38,7 @@ from mmcl_helpers.practice.audit import LIKELY_DISCARDED, audit_verdict
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 SMOKE = get_profile("smoke")
 TINY = SMOKE.with_overrides(steps=4, batch_size=16, probe_train=40, probe_test=40, probe_steps=2)
-IT = image_text_settings("smoke")
+IT = image_text_profile("smoke")
 SETTINGS = [CaptionBias({1}, (), 2)]
 OTHER = [CaptionBias({1, 2}, (), 2)]
 
@@ -288,7 +288,7 @@ def test_crafted_pickle_in_the_cache_does_not_run(cache, trained, tmp_path):
         run = _numerical()
     assert not marker.exists()
     assert run.config["from_cache"] == [False]  # rebuilt, the same run, and the file replaced:
-    np.testing.assert_allclose(run.scores["r2"], trained[1].scores["r2"])
+    np.testing.assert_allclose(run.scores["score"], trained[1].scores["score"])
     assert _numerical().config["from_cache"] == [True]
 
 

@@ -93,7 +93,7 @@ def test_recovery_by_variance_lists_unbiased_factors_with_their_variance(tmp_pat
         assert row["variance"] == pytest.approx(model.cov_s[i - 1, i - 1])
         expected = run.scores.query(
             "member == 1 and encoder == 'x' and probe == 'linear' and factor == @row.factor"
-        )["r2"].mean()
+        )["score"].mean()
         assert row["r2"] == pytest.approx(expected)
     assert len(unbiased) == 3 and -1.0 <= rho <= 1.0
     # Two unbiased factors give no meaningful rank correlation.

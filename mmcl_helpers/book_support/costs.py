@@ -188,11 +188,11 @@ def _flops(step: Callable[[], torch.Tensor]) -> float:
 
 @functools.lru_cache(maxsize=8)
 def _simulation(n_settings: int):
-    from mmcl_helpers.numerical.experiments import selection_sweep
+    from mmcl_helpers.numerical.experiments import numerical_selection_sweep
     from mmcl_helpers.numerical.latents import LatentModel
     from mmcl_helpers.numerical.simulation import MultimodalSimulation
 
-    biases = (selection_sweep(10) * 2)[:n_settings]
+    biases = (numerical_selection_sweep(10) * 2)[:n_settings]
     return MultimodalSimulation(LatentModel(10, 5, 5, seed=0), biases, seed=0)
 
 
@@ -228,13 +228,14 @@ def image_text_step_cost(settings, out_dim: int = 7, ops_batch: int = 8) -> Step
     """One step of :func:`~mmcl_helpers.image_text.pair_training.train_pair_encoders` at ``settings``'
     sizes."""
     from mmcl_helpers.core.losses import info_nce
-    from mmcl_helpers.datasets.captions import scene_captions, selection_settings
+    from mmcl_helpers.datasets.captions import scene_captions
+    from mmcl_helpers.datasets.naming import named_selection_sweep
     from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
     from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
     from mmcl_helpers.image_text.pair_training import train_pair_encoders
 
     lat = sample_scene_latents(2 * ops_batch, seed=0)
-    caps = scene_captions(lat, selection_settings()["{shape..y_pos}"], seed=0)
+    caps = scene_captions(lat, named_selection_sweep()["{shape..y_pos}"], seed=0)
     images = render_scenes(lat)
     vocab, length = 200, max(len(c.split()) for c in caps.text) + 1
     with torch.device("meta"):
@@ -308,15 +309,15 @@ def _scene_models(image_text) -> tuple[int, int]:
     """Chapter 5's scene models (sweeps plus feature suppression): how many train with the
     profile's first stage, how many fall back to stride 2
     (:meth:`~mmcl_helpers.core.profiles.ImageTextProfile.for_setting`)."""
-    from mmcl_helpers.datasets.naming import perturbation_settings, selection_settings
-    from mmcl_helpers.image_text.sweeps import KEY_SCENE_COLUMNS, _bias_key
+    from mmcl_helpers.datasets.naming import named_perturbation_sweep, named_selection_sweep
+    from mmcl_helpers.image_text.sweeps import KEY_SCENE_COLUMNS, setting_key
 
-    sweeps = {"selection": selection_settings(), "perturbation": perturbation_settings()}
+    sweeps = {"selection": named_selection_sweep(), "perturbation": named_perturbation_sweep()}
     distinct = {}
     for name, sweep in sweeps.items():
         for label, bias in sweep.items():
             if image_text.scene_columns == "all" or label in KEY_SCENE_COLUMNS[name]:
-                distinct[_bias_key(bias)] = bias
+                distinct[setting_key(bias)] = bias
     counts = [len(b.unbiased) for b in distinct.values()]
     # Feature suppression: the i.i.d. run of "all seven", plus (without groups in the profile)
     # the grouped "all seven" and the grouped most perturbed setting.

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
-from mmcl_helpers.datasets.captions import perturbation_settings
+from mmcl_helpers.datasets.naming import named_perturbation_sweep
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS
 from mmcl_helpers.image_text.sweeps import ImageTextRun, combined_seconds, run_scene_sweeps
 
@@ -89,7 +89,7 @@ def run_alignment_comparison(
     if profile.align_weight == 1:
         raise ValueError(f"profile {profile.name!r} has align_weight 1, the paper's loss: there is no "
                          "late pull to compare with; pass a profile with align_weight != 1.")
-    label, most = next(iter(perturbation_settings().items()))
+    label, most = next(iter(named_perturbation_sweep().items()))
     t0 = time.perf_counter()
     frames, runs = [], {"Eq. 1": profile.with_overrides(align_weight=1.0)}
     if isinstance(sweeps, ImageTextRun) and sweeps.trained_like(profile, seed, label):

@@ -20,7 +20,7 @@ from mmcl_helpers.core import model_store
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.profiles import ImageTextProfile
-from mmcl_helpers.datasets.captions import build_vocab, encode_captions, tokenize
+from mmcl_helpers.datasets.tokens import build_vocab, encode_captions, tokenize
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
 from mmcl_helpers.numerical.training import adam_loop, show_progress
 

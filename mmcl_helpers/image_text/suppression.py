@@ -17,7 +17,7 @@ import pandas as pd
 
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
-from mmcl_helpers.datasets.captions import perturbation_settings, selection_settings
+from mmcl_helpers.datasets.naming import named_perturbation_sweep, named_selection_sweep
 from mmcl_helpers.image_text.sweeps import ImageTextRun, combined_seconds, run_scene_sweeps
 
 __all__ = ["SUPPRESSION_GROUPS", "SuppressionRun", "run_feature_suppression"]
@@ -109,8 +109,8 @@ def run_feature_suppression(
     profile = profile or image_text_profile()
     if profile.group_fraction == 0:
         profile = profile.with_overrides(**SUPPRESSION_GROUPS)
-    everything = list(selection_settings().items())[-1]
-    most = list(perturbation_settings().items())[0]
+    everything = list(named_selection_sweep().items())[-1]
+    most = list(named_perturbation_sweep().items())[0]
     t0 = time.perf_counter()
     wanted = {"all seven": everything, "most perturbed": most}
     frames = []

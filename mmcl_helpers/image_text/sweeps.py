@@ -31,12 +31,12 @@ from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.profiles import ImageTextProfile, default_device, image_text_profile
 from mmcl_helpers.core.results import StudyResult, factor_role
-from mmcl_helpers.datasets.captions import (
+from mmcl_helpers.datasets.captions import scene_captions
+from mmcl_helpers.datasets.naming import (
     bias_from_names,
     format_factor_set,
-    perturbation_settings,
-    scene_captions,
-    selection_settings,
+    named_perturbation_sweep,
+    named_selection_sweep,
 )
 from mmcl_helpers.datasets.scenes import (
     DISCRETE_FACTORS,
@@ -52,6 +52,7 @@ from mmcl_helpers.numerical.probes import FactorSpec, probe_representations
 
 __all__ = [
     "combined_seconds",
+    "setting_key",
     "KEY_SCENE_COLUMNS",
     "ImageTextRun",
     "run_sweeps",
@@ -81,7 +82,7 @@ class ImageTextRun(StudyResult):
         scores: long table (:data:`~mmcl_helpers.core.results.SCORE_COLUMNS`), columns dataset,
             sweep, column (1-based position in the sweep), setting (label), selected, perturbed,
             seed, encoder (x/t), factor, role (unbiased, omitted, perturbed, image-specific,
-            text-specific), probe (mlp/linear), metric (MCC/R2), score.
+            text-specific), probe (mlp/linear), metric (``mcc``/``r2``), score.
         models: ``(setting key, seed)`` -> :class:`PairEncoders`.
         seconds: wall-clock time of each part (``render``, ``train``, ``probe``).
         config: the run's full configuration (saved by :meth:`save`).
@@ -114,7 +115,8 @@ def combined_seconds(runs: Sequence[ImageTextRun], start: float, reused: int) ->
     return seconds
 
 
-def _bias_key(bias: CaptionBias) -> tuple:
+def setting_key(bias: CaptionBias) -> tuple:
+    """What makes two settings the same model: ``(selected, perturbed, p_perturb)``, sorted."""
     return (tuple(sorted(bias.selected)), tuple(sorted(bias.perturbed)), bias.p_perturb)
 
 
@@ -222,7 +224,7 @@ def run_sweeps(
     distinct: dict[tuple, CaptionBias] = {}
     for sweep in sweeps.values():
         for bias in sweep.values():
-            distinct.setdefault(_bias_key(bias), bias)
+            distinct.setdefault(setting_key(bias), bias)
     seeds = list(range(seed, seed + profile.seeds))
     models, frames = {}, []
     t_train = t_probe = 0.0
@@ -245,7 +247,7 @@ def run_sweeps(
         t_probe += time.perf_counter() - t0
         for sweep_name, sweep in sweeps.items():
             for col, (label, bias) in enumerate(sweep.items(), start=1):
-                part = scores[scores["key"] == _bias_key(bias)].drop(columns="key").copy()
+                part = scores[scores["key"] == setting_key(bias)].drop(columns="key").copy()
                 part.insert(0, "dataset", dataset)
                 part.insert(1, "sweep", sweep_name)
                 part.insert(2, "column", col)
@@ -314,7 +316,7 @@ def run_scene_sweeps(
                    iid_batches=(iid_batches, v.BOOLEAN))
     device = v.check_device(device, "run_scene_sweeps")
     profile = profile or image_text_profile()
-    known = {"selection": selection_settings(), "perturbation": perturbation_settings()}
+    known = {"selection": named_selection_sweep(), "perturbation": named_perturbation_sweep()}
     if profile.scene_columns == "key":
         known = {name: {k: b for k, b in sweep.items() if k in KEY_SCENE_COLUMNS[name]}
                  for name, sweep in known.items()}
@@ -446,8 +448,8 @@ def run_mpi3d_sweeps(
     from mmcl_helpers.datasets.mpi3d_synthetic import mpi3d_sizes
 
     sizes = tuple(sizes) if sizes is not None else mpi3d_sizes()  # the synthetic file's in a dry run
-    known = {"selection": mpi3d.mpi3d_selection_settings(),
-             "perturbation": mpi3d.mpi3d_perturbation_settings()}
+    known = {"selection": mpi3d.mpi3d_selection_sweep(),
+             "perturbation": mpi3d.mpi3d_perturbation_sweep()}
     unknown = sorted(set(sweeps) - set(known))
     if unknown:
         raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
@@ -513,7 +515,7 @@ def norm_channel_table(run: ImageTextRun, labels: Sequence[str],
     for seed in run.config["seeds"]:
         for label in labels:
             bias = known[label]
-            key = _bias_key(bias)
+            key = setting_key(bias)
             raw, phrasings = {}, {}
             _encode_held_out(run.models[(key, seed)], key, bias, seed, data["splits"], raw,
                              phrasings, unit=False)
@@ -572,7 +574,6 @@ def scene_setting(
                            settings={"setting": {format_factor_set(bias.selected, SEMANTIC_FACTORS): bias}})
     order = {f: i for i, f in enumerate([*SEMANTIC_FACTORS, *IMAGE_FACTORS, "template"])}
     out = run.scores[["encoder", "factor", "probe", "metric", "score"]].copy()
-    out["metric"] = out["metric"].str.lower()
     rank = {"factor": order, "encoder": {"x": 0, "t": 1}, "probe": {"linear": 0, "mlp": 1}}
     out = out.sort_values(["encoder", "factor", "probe"], key=lambda c: c.map(rank[c.name]))
     return out.reset_index(drop=True)

@@ -17,7 +17,7 @@ import torch
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias, format_set
 from mmcl_helpers.core.profiles import Profile, active_profile
-from mmcl_helpers.core.results import NUMERICAL_BARS, StudyResult, factor_role
+from mmcl_helpers.core.results import NUMERICAL_BARS, R2, StudyResult, factor_role
 from mmcl_helpers.numerical.latents import LatentModel
 from mmcl_helpers.numerical.probes import linear_r2, mlp_r2
 from mmcl_helpers.numerical.simulation import MultimodalSimulation, PairBatch
@@ -30,8 +30,8 @@ __all__ = [
     "evaluate_run",
     "factor_names",
     "semantic_names",
-    "selection_sweep",
-    "perturbation_sweep",
+    "numerical_selection_sweep",
+    "numerical_perturbation_sweep",
     "theorem_pattern",
     "with_theory",
     "recovery_by_variance",
@@ -93,12 +93,12 @@ def mean_by_factor(scores: pd.DataFrame, encoder: str = "x", probe: str = "linea
     return part.groupby("factor", sort=False)["score"].mean()
 
 
-def selection_sweep(n_semantic: int = 10) -> list[CaptionBias]:
+def numerical_selection_sweep(n_semantic: int = 10) -> list[CaptionBias]:
     """Captions keep {1}, [2], ..., [n] and perturb nothing (the paper's Fig. 3)."""
     return [CaptionBias(range(1, k + 1), (), n_semantic) for k in range(1, n_semantic + 1)]
 
 
-def perturbation_sweep(n_semantic: int = 10, p_perturb: float = 0.75) -> list[CaptionBias]:
+def numerical_perturbation_sweep(n_semantic: int = 10, p_perturb: float = 0.75) -> list[CaptionBias]:
     """Full selection with perturbed sets [n-1], ..., [2], {1}, ∅ (the paper's Fig. 7 order)."""
     full = range(1, n_semantic + 1)
     return [
@@ -113,8 +113,8 @@ class NumericalRun(StudyResult):
     Attributes:
         scores: long table (:data:`~mmcl_helpers.core.results.SCORE_COLUMNS`) with columns seed,
             member (position of the setting in the run), setting, selected, perturbed, encoder
-            (x/t), factor (s1..sN, mx, mt), role, probe (linear/mlp), metric (always ``R2``),
-            score, and ``r2`` (the same number as ``score``; kept for compatibility).
+            (x/t), factor (s1..sN, mx, mt), role, probe (linear/mlp), metric (always ``r2``) and
+            score.
         trained: one :class:`TrainResult` per seed.
         config: the run's full configuration (saved by :meth:`save`).
         simulations: the data-generating process of each seed (for further evaluation).
@@ -183,13 +183,11 @@ def evaluate_run(
                         "factor": name,
                         "role": factor_role(bias, name, semantics),
                         "probe": probe,
-                        "metric": "R2",
+                        "metric": R2,
                         "score": float(per_setting[k][f]),
                     }
                 )
-    out = pd.DataFrame(rows)
-    out["r2"] = out["score"]  # kept for compatibility: the former name of the score column
-    return out
+    return pd.DataFrame(rows)
 
 
 @dataclass

@@ -43,7 +43,7 @@ __all__ = [
     "Job",
     "ProgrammeMismatchError",
     "plan",
-    "sweep_settings",
+    "programme_sweep",
     "run_job",
     "run_programme",
     "combine",
@@ -57,8 +57,6 @@ SEMANTICS = ("independent", "dependent")
 #: The columns of the combined long table, in order.
 LONG_COLUMNS = ["seed", "sweep", "semantics", "setting", "encoder", "factor", "role", "probe",
                 "metric", "score"]
-# The numerical study's score column and what it measures: the one place the names are mapped.
-SCORE_COLUMN, METRIC = "r2", "r2"
 
 
 class ProgrammeMismatchError(ValueError):
@@ -78,19 +76,20 @@ class Job:
         return f"{self.sweep}-{self.semantics}-seed{self.seed}"
 
 
-def sweep_settings(sweep: str, n_semantic: int) -> tuple[list[CaptionBias], list[int] | None]:
-    """A sweep's settings and encoding sizes (``None``: one per unbiased semantic).
+def programme_sweep(sweep: str, n_semantic: int) -> tuple[list[CaptionBias], list[int] | None]:
+    """The settings and encoding sizes (``None``: one per unbiased semantic) of a programme's sweep
+    named ``sweep`` (one of :data:`SWEEPS`).
 
     ``selection`` and ``perturbation`` are the paper's Fig. 3 and 7 sweeps; ``ablation`` holds the
     two settings of its Tables 4 and 5 (selected [3] with encoding size 5; selected [8] with
     perturbed [2]), which need ``n_semantic >= 8``.
     """
-    from mmcl_helpers.numerical.experiments import perturbation_sweep, selection_sweep
+    from mmcl_helpers.numerical.experiments import numerical_perturbation_sweep, numerical_selection_sweep
 
     if sweep == "selection":
-        return selection_sweep(n_semantic), None
+        return numerical_selection_sweep(n_semantic), None
     if sweep == "perturbation":
-        return perturbation_sweep(n_semantic), None
+        return numerical_perturbation_sweep(n_semantic), None
     if sweep == "ablation":
         if n_semantic < 8:
             raise ValueError(f"the ablation sweep needs n_semantic >= 8, got {n_semantic}.")
@@ -125,11 +124,7 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 # --- One job. -----------------------------------------------------------------------------------
 
 def _long_table(scores: pd.DataFrame, job: Job) -> pd.DataFrame:
-    # The numerical table carries `score`/`metric` beside the older `r2`; keep one score column.
-    out = scores.drop(columns=[c for c in ("score", "metric") if c in scores]).rename(
-        columns={SCORE_COLUMN: "score"})
-    out = out.assign(sweep=job.sweep, semantics=job.semantics, metric=METRIC)
-    return out[LONG_COLUMNS]
+    return scores.assign(sweep=job.sweep, semantics=job.semantics)[LONG_COLUMNS]
 
 
 def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n_modality: int = 5,
@@ -143,7 +138,7 @@ def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n
 
     folder = Path(out) / "jobs" / job.name
     folder.mkdir(parents=True, exist_ok=True)
-    settings, sizes = sweep_settings(job.sweep, n_semantic)
+    settings, sizes = programme_sweep(job.sweep, n_semantic)
     run = run_numerical(settings, dependent=job.semantics == "dependent", n_image=n_modality,
                         n_text=n_modality, profile=profile, seeds=job.seed, encoding_sizes=sizes,
                         device=device, progress=False)
@@ -321,7 +316,7 @@ _NOT_TRANSCRIBED = (
 
 
 def _figure_input(long: pd.DataFrame, sweep: str, n_semantic: int) -> pd.DataFrame:
-    settings, _ = sweep_settings(sweep, n_semantic)
+    settings, _ = programme_sweep(sweep, n_semantic)
     by_label = {b.label: b for b in settings}
     df = long[long["sweep"] == sweep]
     df = df.assign(selected=[sorted(by_label[s].selected) for s in df["setting"]],
@@ -338,29 +333,21 @@ def _linear_grid(df: pd.DataFrame, column_of: str, semantics: str) -> pd.DataFra
 
 
 def _table_comparison(long: pd.DataFrame, n_semantic: int, profile: str) -> dict[str, pd.DataFrame]:
-    from mmcl_helpers.core.paper import TABLE4_LINEAR_ZX, TABLE5_LINEAR_ZX
+    from mmcl_helpers.core.paper import TABLE4_LINEAR_ZX, TABLE5_LINEAR_ZX, comparison_table
     from mmcl_helpers.numerical.experiments import factor_names
 
-    settings, _ = sweep_settings("ablation", n_semantic)
+    settings, _ = programme_sweep("ablation", n_semantic)
     names = factor_names(n_semantic)
     out = {}
     for key, bias, values in (("table4", settings[0], TABLE4_LINEAR_ZX),
                               ("table5", settings[1], TABLE5_LINEAR_ZX)):
         cells = long[(long["sweep"] == "ablation") & (long["setting"] == bias.label)
                      & (long["probe"] == "linear") & (long["encoder"] == "x")]
-        rows = []
-        for semantics, paper_row in values.items():
-            ours = cells[cells["semantics"] == semantics].groupby("factor")["score"].agg(
-                ["mean", lambda v: float(v.std(ddof=0))])
-            for name, paper in zip(names, paper_row):
-                if name in ours.index:
-                    rows.append({"semantics": semantics, "factor": name, "paper": paper,
-                                 "ours": ours.loc[name].iloc[0], "ours_sd": ours.loc[name].iloc[1]})
-        frame = pd.DataFrame(rows)
-        if len(frame):
-            frame["difference"] = frame["ours"] - frame["paper"]
-            frame["profile"] = profile
-        out[key] = frame
+        paper = pd.DataFrame([{"semantics": semantics, "factor": name, "paper": value}
+                              for semantics, row in values.items() for name, value in zip(names, row)])
+        ours = (cells.groupby(["semantics", "factor"], sort=False)["score"]
+                .agg(ours="mean", ours_sd=lambda v: float(v.std(ddof=0))).reset_index())
+        out[key] = comparison_table(ours, paper, ["semantics", "factor"], profile, stats=["ours_sd"])
     return out
 
 

@@ -53,9 +53,6 @@ from mmcl_helpers.numerical.probes import FactorSpec, mlp_classifier, probe_repr
 from mmcl_helpers.practice.audit import AuditThresholds, audit_captions, audit_verdict
 
 __all__ = [
-    "LEARNED_BAR",
-    "DISCARDED_BAR",
-    "recovery_class",
     "carried_factors",
     "policy_profile",
     "policy_encoding_size",
@@ -70,9 +67,6 @@ __all__ = [
     "disagreement_reason",
     "agreement_by_seed",
 ]
-
-# LEARNED_BAR, DISCARDED_BAR and recovery_class live in mmcl_helpers.core.results; they are
-# re-exported here (kept for compatibility).
 
 
 def _rules(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> dict[str, MentionPolicy]:
@@ -132,8 +126,8 @@ class PolicyStudy(StudyResult):
     Attributes:
         scores: long table (:data:`~mmcl_helpers.core.results.SCORE_COLUMNS`), one row per policy, seed,
             factor and probe, columns policy, seed, kind (semantic / image-specific), encoder
-            (always ``x``), factor, role (:func:`policy_role`), probe (mlp / linear), metric (MCC /
-            R2), score, explained (score of the same probe from the true values of the *other*
+            (always ``x``), factor, role (:func:`policy_role`), probe (mlp / linear), metric (``mcc``
+            / ``r2``), score, explained (score of the same probe from the true values of the *other*
             factors the captions carry; 0 when there are none) and direct (``max(score - explained,
             0)``).
         z: ``(policy, seed)`` -> ``(z_probe_train, z_probe_test)``, the image representations.
@@ -178,8 +172,6 @@ def run_policy_study(
     device: str | None = None,
     progress: bool | None = None,
     cache_dir: str | None = None,
-    *,
-    settings: ImageTextProfile | None = None,
 ) -> PolicyStudy:
     """Train one pair of encoders per policy and seed on the same scenes; probe ẑ_x.
 
@@ -190,19 +182,16 @@ def run_policy_study(
         data_seed: seed of the rendered scenes (train, probe-train and probe-test splits).
         device, progress: as in :func:`~mmcl_helpers.image_text.pair_training.train_pair_encoders`.
         cache_dir: render cache folder.
-        settings: the former name of ``profile`` (kept for compatibility).
 
     Returns:
         :class:`PolicyStudy`.
     """
     if not policies:
         raise ValueError("policies is empty: give at least one label -> policy.")
-    if settings is not None and profile is not None:
-        raise ValueError("give the sizes once: profile=... (settings= is its former name).")
     ok = val.check_params("run_policy_study", seeds=(seeds, val.SEEDS), data_seed=(data_seed, val.NONNEG_INT),
-                          profile=(profile or settings, [val.InstanceOf(ImageTextProfile), None]))
+                          profile=(profile, [val.InstanceOf(ImageTextProfile), None]))
     device = val.check_device(device, "run_policy_study")
-    profile = profile or settings or image_text_profile()
+    profile = profile or image_text_profile()
     seeds = [ok["seeds"]] if isinstance(ok["seeds"], int) else list(ok["seeds"])
     t0 = time.perf_counter()
     # The scenes of chapter 5 (with its contrast groups when the profile asks for them).
