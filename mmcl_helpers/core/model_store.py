@@ -24,7 +24,8 @@ import dataclasses
 import hashlib
 import json
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +41,8 @@ __all__ = [
     "fetch_or_train",
     "load_model",
     "training_log",
+    "PlannedTraining",
+    "merge_plans",
     "save_model_file",
     "read_model_file",
 ]
@@ -78,6 +81,35 @@ def _feed(h: Any, obj: Any) -> None:
         _feed(h, sorted(obj, key=repr))
     else:
         h.update(json.dumps(obj).encode() + b";")
+
+
+@dataclass(frozen=True)
+class PlannedTraining:
+    """Part of what a study will train: ``runs`` trainings of ``models`` models side by side
+    (one ensemble; 1 for an image-text pair), ``steps`` steps each, of the store's ``kind``
+    (``numerical`` or ``image_text``), with the sizes of ``profile``.
+
+    Every study exposes its plan through a function (e.g.
+    :func:`~mmcl_helpers.image_text.sweeps.scene_sweep_plan`); the cost tables of
+    :mod:`~mmcl_helpers.book_support.costs` are priced from these plans, and :func:`training_log`
+    records the same ``kind``/``models``/``steps`` for what was actually trained.
+    """
+
+    kind: str
+    models: int
+    runs: int
+    steps: int
+    profile: Any
+
+
+def merge_plans(*plans: Sequence[PlannedTraining]) -> list[PlannedTraining]:
+    """One list of the entries of ``plans``, equal trainings (all but ``runs``) summed, in order."""
+    out: dict[tuple, int] = {}
+    for plan in plans:
+        for p in plan:
+            key = (p.kind, p.models, p.steps, p.profile)
+            out[key] = out.get(key, 0) + p.runs
+    return [PlannedTraining(k, m, runs, s, prof) for (k, m, s, prof), runs in out.items() if runs]
 
 
 def input_digest(*objects: Any) -> str:

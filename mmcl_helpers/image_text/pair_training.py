@@ -150,7 +150,7 @@ def train_pair_encoders(
         lambda: _train(images, captions, out_dim, profile, seed, device, progress, desc, check_every,
                        data_on_device, groups, same),
         _pack, lambda tensors, meta: _unpack(tensors, meta, out_dim, profile, device), cache=cache,
-        plan={"models": 1, "steps": profile.steps, "n_train": n})
+        plan={"models": 1, "steps": profile.steps, "first_stride": profile.first_stride, "n_train": n})
     model.store_key = model_store.input_digest(inputs)
     return model
 

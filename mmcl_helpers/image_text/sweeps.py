@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from mmcl_helpers.core import model_store
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, default_device, image_text_profile
 from mmcl_helpers.core.results import StudyResult, factor_role
 from mmcl_helpers.datasets.captions import scene_captions
@@ -57,7 +58,11 @@ __all__ = [
     "ImageTextRun",
     "run_sweeps",
     "run_scene_sweeps",
+    "scene_sweep_settings",
+    "scene_sweep_plan",
+    "sweep_plan",
     "run_mpi3d_sweeps",
+    "mpi3d_sweep_plan",
     "norm_channel_table",
     "scene_setting",
     "scene_splits",
@@ -316,6 +321,30 @@ def run_scene_sweeps(
                    iid_batches=(iid_batches, v.BOOLEAN))
     device = v.check_device(device, "run_scene_sweeps")
     profile = profile or image_text_profile()
+    chosen = scene_sweep_settings(profile, sweeps, settings)
+    t0 = time.perf_counter()
+    splits = scene_splits(profile, seed, cache_dir)
+    if iid_batches:
+        splits["train"] = replace(splits["train"], groups=None)
+    render = time.perf_counter() - t0
+    run = run_sweeps(chosen, splits, SEMANTIC_FACTORS,
+                     DISCRETE_FACTORS, partial(scene_encoding_size, dims_per_factor=profile.dims_per_factor),
+                     profile, seed, "scenes", device, progress)
+    run.seconds = {"render": round(render, 1), **run.seconds}
+    run.config["data_seed"] = seed
+    run.config["iid_batches"] = iid_batches
+    return run
+
+
+def scene_sweep_settings(
+    profile: ImageTextProfile, sweeps: Sequence[str] = ("selection", "perturbation"),
+    settings: Mapping[str, Mapping[str, CaptionBias]] | None = None,
+) -> dict[str, dict[str, CaptionBias]]:
+    """The sweeps :func:`run_scene_sweeps` runs for these arguments: name -> (label -> setting).
+
+    Raises:
+        ValueError: an unknown sweep name, or ``settings`` that are not scene settings.
+    """
     known = {"selection": named_selection_sweep(), "perturbation": named_perturbation_sweep()}
     if profile.scene_columns == "key":
         known = {name: {k: b for k, b in sweep.items() if k in KEY_SCENE_COLUMNS[name]}
@@ -330,18 +359,25 @@ def run_scene_sweeps(
     unknown = sorted(set(sweeps) - set(known))
     if unknown:
         raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
-    t0 = time.perf_counter()
-    splits = scene_splits(profile, seed, cache_dir)
-    if iid_batches:
-        splits["train"] = replace(splits["train"], groups=None)
-    render = time.perf_counter() - t0
-    run = run_sweeps({name: known[name] for name in sweeps}, splits, SEMANTIC_FACTORS,
-                     DISCRETE_FACTORS, partial(scene_encoding_size, dims_per_factor=profile.dims_per_factor),
-                     profile, seed, "scenes", device, progress)
-    run.seconds = {"render": round(render, 1), **run.seconds}
-    run.config["data_seed"] = seed
-    run.config["iid_batches"] = iid_batches
-    return run
+    return {name: known[name] for name in sweeps}
+
+
+def sweep_plan(sweeps: Mapping[str, Mapping[str, CaptionBias]], profile: ImageTextProfile
+               ) -> list[PlannedTraining]:
+    """What :func:`run_sweeps` trains for ``sweeps``: one pair of encoders per distinct setting and
+    seed (``profile.seeds``), each with the sizes ``profile.for_setting`` gives it."""
+    distinct = {setting_key(b): b for sweep in sweeps.values() for b in sweep.values()}
+    return merge_plans([PlannedTraining("image_text", 1, profile.seeds, profile.steps,
+                                        profile.for_setting(len(b.unbiased))) for b in distinct.values()])
+
+
+def scene_sweep_plan(
+    profile: ImageTextProfile | None = None, sweeps: Sequence[str] = ("selection", "perturbation"),
+    settings: Mapping[str, Mapping[str, CaptionBias]] | None = None,
+) -> list[PlannedTraining]:
+    """What :func:`run_scene_sweeps` with these arguments trains (:func:`sweep_plan`)."""
+    profile = profile or image_text_profile()
+    return sweep_plan(scene_sweep_settings(profile, sweeps, settings), profile)
 
 
 def scene_parts(profile: ImageTextProfile, seed: int = 0, cache_dir: str | Path | None = None,
@@ -448,11 +484,7 @@ def run_mpi3d_sweeps(
     from mmcl_helpers.datasets.mpi3d_synthetic import mpi3d_sizes
 
     sizes = tuple(sizes) if sizes is not None else mpi3d_sizes()  # the synthetic file's in a dry run
-    known = {"selection": mpi3d.mpi3d_selection_sweep(),
-             "perturbation": mpi3d.mpi3d_perturbation_sweep()}
-    unknown = sorted(set(sweeps) - set(known))
-    if unknown:
-        raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
+    chosen = _mpi3d_sweeps(sweeps)
     t0 = time.perf_counter()
     images = mpi3d.load_mpi3d_images(path, sizes)
     split_idx = mpi3d.mpi3d_splits(seed, sizes)
@@ -469,10 +501,26 @@ def run_mpi3d_sweeps(
                               lambda bias, s, i=idx: mpi3d.mpi3d_captions(i, bias, seed=s, sizes=sizes))
     load = time.perf_counter() - t0
     classes = dict(zip(mpi3d.MPI3D_FACTORS, sizes))
-    run = run_sweeps({name: known[name] for name in sweeps}, splits, mpi3d.MPI3D_SEMANTICS, classes,
+    run = run_sweeps(chosen, splits, mpi3d.MPI3D_SEMANTICS, classes,
                      lambda b: max(3, len(b.unbiased)), profile, seed, "mpi3d", device, progress)
     run.seconds = {"load": round(load, 1), **run.seconds}
     return run
+
+
+def _mpi3d_sweeps(sweeps: Sequence[str]) -> dict[str, dict[str, CaptionBias]]:
+    from mmcl_helpers.datasets import mpi3d
+
+    known = {"selection": mpi3d.mpi3d_selection_sweep(), "perturbation": mpi3d.mpi3d_perturbation_sweep()}
+    unknown = sorted(set(sweeps) - set(known))
+    if unknown:
+        raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
+    return {name: known[name] for name in sweeps}
+
+
+def mpi3d_sweep_plan(profile: ImageTextProfile | None = None,
+                     sweeps: Sequence[str] = ("selection", "perturbation")) -> list[PlannedTraining]:
+    """What :func:`run_mpi3d_sweeps` with these arguments trains (:func:`sweep_plan`)."""
+    return sweep_plan(_mpi3d_sweeps(sweeps), profile or image_text_profile())
 
 
 def norm_channel_table(run: ImageTextRun, labels: Sequence[str],

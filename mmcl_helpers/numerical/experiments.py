@@ -16,6 +16,7 @@ import torch
 
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias, format_set
+from mmcl_helpers.core.model_store import PlannedTraining
 from mmcl_helpers.core.profiles import Profile, active_profile
 from mmcl_helpers.core.results import NUMERICAL_BARS, R2, StudyResult, factor_role
 from mmcl_helpers.numerical.latents import LatentModel
@@ -27,6 +28,7 @@ from mmcl_helpers.numerical.training_cache import trained_encoders
 __all__ = [
     "NumericalRun",
     "run_numerical",
+    "numerical_training_plan",
     "evaluate_run",
     "factor_names",
     "semantic_names",
@@ -321,6 +323,16 @@ def run_numerical(
     }
     config.pop("seed", None)
     return NumericalRun(pd.concat(frames, ignore_index=True), trained, config, sims)
+
+
+def numerical_training_plan(
+    settings: Sequence[CaptionBias], profile: Profile | str | None = None, seeds: int | Sequence[int] = 0,
+) -> list[PlannedTraining]:
+    """What :func:`run_numerical` with these arguments trains: one ensemble of ``len(settings)``
+    encoder pairs per seed, ``profile.steps`` steps each (store hits then skip some of them)."""
+    prof = profile if isinstance(profile, Profile) else active_profile(profile)
+    n_seeds = 1 if isinstance(seeds, int) else len(list(seeds))
+    return [PlannedTraining("numerical", len(list(settings)), n_seeds, prof.steps, prof)]
 
 
 def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:

@@ -36,6 +36,7 @@ import torch
 from sklearn.metrics import matthews_corrcoef
 
 from mmcl_helpers.core import validation as val
+from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
 from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR, StudyResult, recovery_class
 from mmcl_helpers.datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
@@ -59,6 +60,7 @@ __all__ = [
     "policy_role",
     "PolicyStudy",
     "run_policy_study",
+    "policy_study_plan",
     "shift_scores",
     "audit_study",
     "recovery_curves",
@@ -260,6 +262,20 @@ def run_policy_study(
     seconds = {"render": round(t_render, 1), "train": round(t_train, 1), "probe": round(t_probe, 1)}
     return PolicyStudy(pd.concat(frames, ignore_index=True), z, lat, caps, dict(policies), seconds,
                        config)
+
+
+def policy_study_plan(
+    policies: Mapping[str, Mapping[str, MentionPolicy | tuple[float, float]]],
+    seeds: int | Sequence[int] = 0,
+    profile: ImageTextProfile | None = None,
+) -> list[PlannedTraining]:
+    """What :func:`run_policy_study` with these arguments trains: one pair of encoders per policy
+    and seed, each with the sizes ``profile.for_setting`` gives its carried factors."""
+    profile = profile or image_text_profile()
+    n_seeds = 1 if isinstance(seeds, int) else len(list(seeds))
+    return merge_plans([PlannedTraining("image_text", 1, n_seeds, profile.steps,
+                                        profile.for_setting(len(carried_factors(p))))
+                        for p in policies.values()])
 
 
 def shift_scores(
