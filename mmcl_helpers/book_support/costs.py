@@ -446,7 +446,7 @@ def numerical_plan(what: str, settings, profile: Profile, seeds, encoding_sizes=
     """The :class:`TrainingPlan` of a :func:`~mmcl_helpers.numerical.experiments.run_numerical` call.
 
     Takes the same arguments as that call; looks the encoders up in its cache
-    (:func:`~mmcl_helpers.numerical.experiments.training_cache_path`) without loading them.
+    (:func:`~mmcl_helpers.numerical.training_cache.training_cache_path`) without loading them.
     """
     from mmcl_helpers.core.storage import cache_enabled
     from mmcl_helpers.numerical.training_cache import training_cache_path

@@ -430,7 +430,8 @@ def mpi3d_splits(seed: int = 0, sizes: Sequence[int] = MPI3D_SIZES) -> dict[str,
 
 def mpi3d_bias(selected: Sequence[str], perturbed: Sequence[str] = (),
                p_perturb: float = MPI3D_P_PERTURB) -> CaptionBias:
-    """A setting over :data:`MPI3D_SEMANTICS` by factor names (see ``captions.bias_from_names``)."""
+    """A setting over :data:`MPI3D_SEMANTICS` by factor names (see
+    :func:`~mmcl_helpers.datasets.naming.bias_from_names`)."""
     return bias_from_names(selected, perturbed, MPI3D_SEMANTICS, p_perturb)
 
 
@@ -469,7 +470,7 @@ def mpi3d_captions(index: np.ndarray, bias: CaptionBias, seed: int = 0,
         sizes: factor sizes (the real ones by default).
 
     Returns:
-        :class:`~mmcl_helpers.datasets.captions.CaptionBatch`; ``reported`` holds value indices.
+        :class:`~mmcl_helpers.datasets.perturbation.CaptionBatch`; ``reported`` holds value indices.
     """
     sizes = _check_sizes(sizes)
     idx = np.asarray(index, dtype=np.int64).reshape(-1)

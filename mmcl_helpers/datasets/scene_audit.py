@@ -68,7 +68,7 @@ def scene_audit_frame(latents: SceneLatents, captions: CaptionBatch | Sequence[s
 
     Args:
         latents: N scenes.
-        captions: their N captions (a :class:`~mmcl_helpers.datasets.captions.CaptionBatch` or
+        captions: their N captions (a :class:`~mmcl_helpers.datasets.perturbation.CaptionBatch` or
             strings).
 
     Returns:
