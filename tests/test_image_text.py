@@ -26,10 +26,10 @@ from mmcl_helpers.image_text.pair_training import PairEncoders, encode_pairs, tr
 from mmcl_helpers.image_text.sweep_reports import compare_to_paper_figure, image_text_checks, scene_score_grid
 from mmcl_helpers.image_text.sweeps import (
     ImageTextRun,
-    _bias_key,
     norm_channel_table,
     run_mpi3d_sweeps,
     run_scene_sweeps,
+    setting_key,
 )
 from mmcl_helpers.numerical.probes import FactorSpec, probe_representations
 from mmcl_helpers.numerical.training import NonFiniteLossError
@@ -151,7 +151,7 @@ def _length_run(n=300):
     data = {"splits": {"probe_train": split(0), "probe_test": split(n)},
             "sweeps": {"selection": {"{shape}": bias}}, "semantics": list(SEMANTIC_FACTORS),
             "classes": {}, "probe_steps": 300}
-    return ImageTextRun(pd.DataFrame(), {(_bias_key(bias), 0): model}, {}, {"seeds": [0]}, data)
+    return ImageTextRun(pd.DataFrame(), {(setting_key(bias), 0): model}, {}, {"seeds": [0]}, data)
 
 
 def test_norm_channel_table_finds_what_only_the_length_carries():

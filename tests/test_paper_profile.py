@@ -61,7 +61,7 @@ def test_numerical_run_trains_the_paper_mlp_as_one_ensemble():
     assert run.config["similarity"] == "euclidean" and run.config["tau"] == 1.0
     scores = run.scores
     assert set(scores["probe"]) == {"linear", "mlp"} and set(scores["encoder"]) == {"x", "t"}
-    assert len(scores) == 2 * 2 * 2 * (3 + 2) and np.isfinite(scores["r2"]).all()
+    assert len(scores) == 2 * 2 * 2 * (3 + 2) and np.isfinite(scores["score"]).all()
 
 
 def test_euclidean_similarity_at_temperature_one_is_the_loss_of_eq_2():
