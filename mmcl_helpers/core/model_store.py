@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -47,11 +47,10 @@ __all__ = [
     "read_model_file",
 ]
 
-#: Part of every key: bump it when a change alters what training produces without changing the
+#: Part of every key. Bump it when a change alters what training produces without changing the
 #: package's source (the source digest covers the rest).
 STORE_VERSION = 1
 
-T = TypeVar("T")
 _LOGS: list[list[dict]] = []
 
 
@@ -161,12 +160,12 @@ def training_log() -> Iterator[list[dict]]:
 def fetch_or_train(
     kind: str,
     inputs: Mapping[str, Any],
-    train: Callable[[], T],
-    pack: Callable[[T], tuple[Mapping[str, Any], Mapping[str, Any]]],
-    unpack: Callable[[dict, dict], T],
+    train: Callable[[], Any],
+    pack: Callable[[Any], tuple[Mapping[str, Any], Mapping[str, Any]]],
+    unpack: Callable[[dict, dict], Any],
     cache: bool | None = None,
     plan: Mapping[str, Any] | None = None,
-) -> tuple[T, bool]:
+) -> tuple[Any, bool]:
     """The model trained from ``inputs``: read from the store, else trained and filed.
 
     Args:
@@ -196,8 +195,8 @@ def fetch_or_train(
     return model, False
 
 
-def load_model(kind: str, inputs: Mapping[str, Any], unpack: Callable[[dict, dict], T],
-               path: str | Path | None = None) -> T | None:
+def load_model(kind: str, inputs: Mapping[str, Any], unpack: Callable[[dict, dict], Any],
+               path: str | Path | None = None) -> Any | None:
     """The stored model of ``kind`` for ``inputs`` (at ``path``, default :func:`model_path`), else None.
 
     No file: None quietly; a file that cannot be used (damaged, foreign, for other inputs, or

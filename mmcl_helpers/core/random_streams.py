@@ -25,7 +25,7 @@ class Stream(NamedTuple):
     width: int = 1
 
 
-#: Every stream id of the package, by what it draws. Never change a number: the draws of every
+#: Every stream id of the package, by what it draws. Never change a number; the draws of every
 #: scene and caption would change with it.
 STREAMS: dict[str, Stream] = {
     # datasets.scenes: one id per scene factor, in the order semantics then image factors.

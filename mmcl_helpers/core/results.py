@@ -46,9 +46,11 @@ __all__ = [
 #: The columns every study's score table ends with, in this order.
 SCORE_COLUMNS: tuple[str, ...] = ("encoder", "factor", "role", "probe", "metric", "score")
 
-#: The ``metric`` of a continuous factor's score (coefficient of determination) ...
+#: The ``metric`` of a continuous factor's score, the coefficient of determination (lower case
+#: everywhere).
 R2 = "r2"
-#: ... and of a discrete factor's (Matthews correlation coefficient): lower case everywhere.
+#: The ``metric`` of a discrete factor's score, the Matthews correlation coefficient (lower case
+#: everywhere).
 MCC = "mcc"
 
 #: A factor is learned at or above this score (MCC for discrete, R^2 for continuous factors).

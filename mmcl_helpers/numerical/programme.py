@@ -78,7 +78,7 @@ class Job:
 
 def programme_sweep(sweep: str, n_semantic: int) -> tuple[list[CaptionBias], list[int] | None]:
     """The settings and encoding sizes (``None``: one per unbiased semantic) of a programme's sweep
-    named ``sweep`` (one of :data:`SWEEPS`).
+    named ``sweep`` (one of ``SWEEPS``).
 
     ``selection`` and ``perturbation`` are the paper's Fig. 3 and 7 sweeps; ``ablation`` holds the
     two settings of its Tables 4 and 5 (selected [3] with encoding size 5; selected [8] with
