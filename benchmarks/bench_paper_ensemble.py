@@ -31,7 +31,7 @@ from mmcl_helpers.book_support.costs import mlp_macs, step_flops
 from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.profiles import get_profile
 from mmcl_helpers.numerical.encoders import paper_hidden_widths
-from mmcl_helpers.numerical.experiments import perturbation_sweep, selection_sweep
+from mmcl_helpers.numerical.experiments import numerical_perturbation_sweep, numerical_selection_sweep
 from mmcl_helpers.numerical.latents import LatentModel
 from mmcl_helpers.numerical.simulation import MultimodalSimulation, member_seed
 from mmcl_helpers.numerical.training import build_encoders
@@ -120,7 +120,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     prof = get_profile("paper").with_overrides(batch_size=args.batch)
-    settings = selection_sweep(10) if args.sweep == "selection" else perturbation_sweep(10)
+    sweep = numerical_selection_sweep if args.sweep == "selection" else numerical_perturbation_sweep
+    settings = sweep(10)
     sim = MultimodalSimulation(LatentModel(seed=0), settings, seed=0).to(device)
     sizes = [len(b.unbiased) for b in settings]
     n = len(settings)

@@ -54,7 +54,7 @@ import torch
 torch.set_num_threads(1)
 from torch.profiler import ProfilerActivity, profile
 import mmcl_helpers
-from mmcl_helpers.numerical.experiments import selection_sweep
+from mmcl_helpers.numerical.experiments import numerical_selection_sweep
 from mmcl_helpers.numerical.latents import LatentModel
 from mmcl_helpers.numerical.simulation import MultimodalSimulation
 from mmcl_helpers.numerical.training import train_mmcl
@@ -62,7 +62,7 @@ from mmcl_helpers.core.profiles import PROFILES
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.image_text.pair_training import train_pair_encoders
 from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
-from mmcl_helpers.datasets.captions import scene_captions, selection_settings
+from mmcl_helpers.datasets.captions import scene_captions, named_selection_sweep
 
 PACKAGE = os.path.dirname(mmcl_helpers.__file__)
 READS = ("cpu", "item", "tolist", "numpy", "__bool__", "__float__", "__int__")
@@ -114,13 +114,13 @@ def per_step(run, k):
     return [(y - x) / k for x, y in zip(a, b)]
 
 k = int(sys.argv[1])
-sim = MultimodalSimulation(LatentModel(10, 5, 5, seed=0), selection_sweep(10)[:11], seed=0)
+sim = MultimodalSimulation(LatentModel(10, 5, 5, seed=0), numerical_selection_sweep(10)[:11], seed=0)
 num = PROFILES["gpu"].with_overrides(batch_size=16, compile=False)
 def numerical(steps):
     train_mmcl(sim, num.with_overrides(steps=steps), seed=0, device="cpu", progress=False)
 
 lat = sample_scene_latents(32, seed=0)
-caps = scene_captions(lat, selection_settings()["{shape..y_pos}"], seed=0)
+caps = scene_captions(lat, named_selection_sweep()["{shape..y_pos}"], seed=0)
 images = render_scenes(lat)
 pairs = IMAGE_TEXT_PROFILES["gpu"].with_overrides(batch_size=8)
 def image_text(steps):

@@ -6,8 +6,8 @@ student uses them (the book page "Using mmcl_helpers in your own work" has a rec
 1. **a biased dataset**: :class:`~mmcl_helpers.core.biases.CaptionBias` (which semantics captions select
    and perturb), :class:`~mmcl_helpers.numerical.latents.LatentModel`,
    :class:`~mmcl_helpers.numerical.simulation.MultimodalSimulation`,
-   :func:`~mmcl_helpers.numerical.experiments.selection_sweep`,
-   :func:`~mmcl_helpers.numerical.experiments.perturbation_sweep`;
+   :func:`~mmcl_helpers.numerical.experiments.numerical_selection_sweep`,
+   :func:`~mmcl_helpers.numerical.experiments.numerical_perturbation_sweep`;
 2. **train**: :func:`~mmcl_helpers.numerical.training.train_mmcl`,
    :func:`~mmcl_helpers.core.losses.info_nce`, or
    train and probe in one call with :func:`~mmcl_helpers.numerical.experiments.run_numerical`;
@@ -15,7 +15,7 @@ student uses them (the book page "Using mmcl_helpers in your own work" has a rec
    :func:`~mmcl_helpers.numerical.experiments.score_grid`,
    :func:`~mmcl_helpers.numerical.experiments.theorem_pattern`;
 4. **the scene study** (rendered images, real captions):
-   :func:`~mmcl_helpers.core.profiles.image_text_settings`,
+   :func:`~mmcl_helpers.core.profiles.image_text_profile`,
    :func:`~mmcl_helpers.image_text.sweeps.run_scene_sweeps`,
    :func:`~mmcl_helpers.image_text.sweep_reports.sweep_heatmaps`,
    :class:`~mmcl_helpers.datasets.policies.MentionPolicy`,
@@ -70,8 +70,8 @@ _FRONT_DOOR: dict[str, str] = {
     "InvalidIndexSetError": "core.biases",
     "LatentModel": "numerical.latents",
     "MultimodalSimulation": "numerical.simulation",
-    "selection_sweep": "numerical.experiments",
-    "perturbation_sweep": "numerical.experiments",
+    "numerical_selection_sweep": "numerical.experiments",
+    "numerical_perturbation_sweep": "numerical.experiments",
     # step 2: train
     "info_nce": "core.losses",
     "train_mmcl": "numerical.training",
@@ -83,7 +83,7 @@ _FRONT_DOOR: dict[str, str] = {
     "score_grid": "numerical.experiments",
     "theorem_pattern": "numerical.experiments",
     # the scene study
-    "image_text_settings": "core.profiles",
+    "image_text_profile": "core.profiles",
     "run_scene_sweeps": "image_text.sweeps",
     "scene_setting": "image_text.sweeps",
     "sweep_heatmaps": "image_text.sweep_reports",

@@ -2,10 +2,10 @@
 
 ``python -m mmcl_helpers simulate --selected 1,2,3 --perturbed 2 ...`` trains one setting of
 the numerical study and prints its R^2 table (rows s1..sN, mx, mt; columns encoder x/t times
-probe linear/mlp). ``--out`` writes the same numbers in long form with the
-columns ``encoder, factor, probe, r2``; the file is checked before any work and an existing one is
-kept unless ``--force`` is given. Any bad input ends with one ``error: ...`` line naming the flag,
-the value and what is allowed, and exit code 2.
+probe linear/mlp). ``--out`` writes the same numbers in long form with the columns
+``encoder, factor, probe, metric, score`` (metric ``r2``); the file is checked before any work and
+an existing one is kept unless ``--force`` is given. Any bad input ends with one ``error: ...``
+line naming the flag, the value and what is allowed, and exit code 2.
 
 ``python -m mmcl_helpers scenes --selected shape,x_pos --perturbed x_pos ...`` trains one
 captioning setting of chapter 5's rendered scenes with the chapter's recipe
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError
-from mmcl_helpers.core.profiles import _PROFILE_FIELDS, UnknownProfileError, active_profile
+from mmcl_helpers.core.profiles import PROFILE_FIELDS, UnknownProfileError, active_profile
 from mmcl_helpers.core.storage import CacheDirError
 
 __all__ = ["main", "parse_index_list", "parse_seed_list", "MAX_RANGE"]
@@ -146,8 +146,8 @@ def _check_flags(args: argparse.Namespace) -> None:
     given = {name: getattr(args, name, None) for name in (
         "steps", "batch_size", "encoding_size", "n_semantic", "n_modality", "seed", "p_perturb")}
     checks = {
-        "--steps": (given["steps"], _PROFILE_FIELDS["steps"]),
-        "--batch-size": (given["batch_size"], _PROFILE_FIELDS["batch_size"]),
+        "--steps": (given["steps"], PROFILE_FIELDS["steps"]),
+        "--batch-size": (given["batch_size"], PROFILE_FIELDS["batch_size"]),
         "--encoding-size": (given["encoding_size"], val.POSITIVE_INT),
         "--n-semantic": (given["n_semantic"], size),
         "--n-modality": (given["n_modality"], size),
@@ -257,7 +257,7 @@ def _scenes(args: argparse.Namespace) -> int:
     from mmcl_helpers.core.profiles import image_text_profile
     from mmcl_helpers.core.results import factor_role
     from mmcl_helpers.core.storage import check_cache_dir
-    from mmcl_helpers.datasets.captions import bias_from_names
+    from mmcl_helpers.datasets.naming import bias_from_names
     from mmcl_helpers.datasets.scenes import SEMANTIC_FACTORS
     from mmcl_helpers.image_text.sweeps import scene_setting
 
@@ -461,8 +461,8 @@ def _simulate(args: argparse.Namespace) -> int:
         profile=profile, seeds=args.seed, encoding_sizes=sizes, device=args.device,
         progress=not args.quiet,
     )
-    long = run.scores[["encoder", "factor", "probe", "r2"]]
-    wide = long.pivot_table(index="factor", columns=["encoder", "probe"], values="r2")
+    long = run.scores[["encoder", "factor", "probe", "metric", "score"]]
+    wide = long.pivot_table(index="factor", columns=["encoder", "probe"], values="score")
     wide = wide.reindex(index=list(dict.fromkeys(long["factor"])))
     print(wide.round(3).to_string())
     print(f"({time.perf_counter() - start:.1f} s, profile {profile.name})", file=sys.stderr)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
-from mmcl_helpers.datasets.captions import perturbation_settings
+from mmcl_helpers.datasets.naming import named_perturbation_sweep
 from mmcl_helpers.image_text.alignment import run_alignment_comparison
 from mmcl_helpers.image_text.pair_training import train_pair_encoders
 from mmcl_helpers.image_text.sweeps import run_scene_sweeps
@@ -13,7 +13,7 @@ TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=256, n_probe_train=64, n_probe_test=64, steps=4, batch_size=32, widths=(4, 8, 8),
     hidden=16, text_embed=8, text_channels=8, probe_steps=10, align_weight=6.0, align_from=0.5,
 )
-MOST = next(iter(perturbation_settings()))
+MOST = next(iter(named_perturbation_sweep()))
 
 
 def test_two_losses_on_the_same_setting_and_a_summary(tmp_path):
@@ -32,7 +32,7 @@ def test_two_losses_on_the_same_setting_and_a_summary(tmp_path):
 
 def test_the_sweeps_model_is_reused_and_the_weight_changes_training(tmp_path):
     sweeps = run_scene_sweeps(TINY.with_overrides(seeds=1), 1, progress=False, cache_dir=tmp_path,
-                              settings={"perturbation": {MOST: perturbation_settings()[MOST]}})
+                              settings={"perturbation": {MOST: named_perturbation_sweep()[MOST]}})
     run = run_alignment_comparison(TINY.with_overrides(seeds=1), seed=1, progress=False,
                                    cache_dir=tmp_path, sweeps=sweeps)
     assert run.seconds["reused"] == 1

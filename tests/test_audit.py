@@ -13,11 +13,12 @@ from mmcl_helpers.datasets.captions import (
     SPOTLIGHT_PALETTE,
     X_WORDS,
     Y_WORDS,
-    bias_from_names,
     nearest_color_names,
     s_pos_words,
     scene_captions,
 )
+from mmcl_helpers.datasets.naming import bias_from_names
+from mmcl_helpers.datasets.scene_audit import scene_audit_frame, scene_vocabulary
 from mmcl_helpers.datasets.scenes import (
     BACKGROUND_SV,
     DISCRETE_FACTORS,
@@ -28,19 +29,16 @@ from mmcl_helpers.datasets.scenes import (
     hue_to_rgb,
     sample_scene_latents,
 )
+from mmcl_helpers.datasets.vocabulary import AuditInputError, vocabulary_from_names
 from mmcl_helpers.practice.audit import (
     AT_RISK,
     LIKELY_DISCARDED,
     LIKELY_LEARNED,
-    AuditInputError,
     AuditThresholds,
     audit_captions,
     audit_verdict,
     caption_mentions,
     find_mentions,
-    scene_audit_frame,
-    scene_vocabulary,
-    vocabulary_from_names,
 )
 
 COLORS = {

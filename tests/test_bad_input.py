@@ -21,7 +21,7 @@ from mmcl_helpers.core import storage
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError, theta_to_set
 from mmcl_helpers.core.losses import info_nce
-from mmcl_helpers.core.profiles import get_profile, image_text_settings
+from mmcl_helpers.core.profiles import get_profile, image_text_profile
 from mmcl_helpers.datasets import mpi3d
 from mmcl_helpers.datasets.captions import build_vocab, encode_captions
 from mmcl_helpers.datasets.scenes import load_or_render, render_scenes, sample_scene_latents
@@ -32,22 +32,18 @@ from mmcl_helpers.image_text.pair_training import (
     train_pair_encoders,
 )
 from mmcl_helpers.numerical.encoders import EnsembleMLP
-from mmcl_helpers.numerical.experiments import (
-    _load_cached_result,
-    _training_request,
-    run_numerical,
-    training_cache_path,
-)
+from mmcl_helpers.numerical.experiments import run_numerical
 from mmcl_helpers.numerical.latents import LatentModel
 from mmcl_helpers.numerical.mixing import InvertibleMLP
 from mmcl_helpers.numerical.simulation import MultimodalSimulation
 from mmcl_helpers.numerical.training import train_mmcl
+from mmcl_helpers.numerical.training_cache import load_cached_result, training_cache_path, training_inputs
 from mmcl_helpers.practice.audit import LIKELY_DISCARDED, audit_verdict
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 SMOKE = get_profile("smoke")
 TINY = SMOKE.with_overrides(steps=4, batch_size=16, probe_train=40, probe_test=40, probe_steps=2)
-IT = image_text_settings("smoke")
+IT = image_text_profile("smoke")
 SETTINGS = [CaptionBias({1}, (), 2)]
 OTHER = [CaptionBias({1, 2}, (), 2)]
 
@@ -302,7 +298,7 @@ def cache(trained, tmp_path, monkeypatch):
 
 
 def _request(settings=SETTINGS):
-    return _training_request(settings, False, 1, 1, TINY, 0, None, "cpu")
+    return training_inputs(settings, False, 1, 1, TINY, 0, None, "cpu")
 
 
 def test_crafted_pickle_in_the_cache_does_not_run(cache, trained, tmp_path):
@@ -313,7 +309,7 @@ def test_crafted_pickle_in_the_cache_does_not_run(cache, trained, tmp_path):
         run = _numerical()
     assert not marker.exists()
     assert run.config["from_cache"] == [False]  # rebuilt, the same run, and the file replaced:
-    np.testing.assert_allclose(run.scores["r2"], trained[1].scores["r2"])
+    np.testing.assert_allclose(run.scores["score"], trained[1].scores["score"])
     assert _numerical().config["from_cache"] == [True]
 
 
@@ -335,10 +331,10 @@ def test_crafted_pickle_in_the_cache_does_not_run(cache, trained, tmp_path):
 )
 def test_damaged_cache_file_is_a_miss_that_warns(damage, phrase, cache):
     sim = _sim()
-    assert _load_cached_result(cache, _request(), sim, TINY, "cpu") is not None
+    assert load_cached_result(cache, _request(), sim, TINY, "cpu") is not None
     damage(cache)
     with pytest.warns(storage.CacheWarning, match=phrase):
-        assert _load_cached_result(cache, _request(), sim, TINY, "cpu") is None
+        assert load_cached_result(cache, _request(), sim, TINY, "cpu") is None
 
 
 def _torch_bytes(obj) -> bytes:
@@ -355,7 +351,7 @@ def test_file_copied_from_another_setting_is_not_used(cache):
     shutil.copy(cache, dst)
     shutil.copy(cache.with_suffix(".json"), dst.with_suffix(".json"))
     with pytest.warns(storage.CacheWarning, match="made for other settings"):
-        assert _load_cached_result(dst, _request(OTHER), sim, TINY, "cpu") is None
+        assert load_cached_result(dst, _request(OTHER), sim, TINY, "cpu") is None
 
 
 def test_failed_cache_write_warns_and_keeps_the_result(tmp_path, monkeypatch):

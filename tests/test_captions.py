@@ -11,24 +11,20 @@ from mmcl_helpers.datasets.captions import (
     BACKGROUND_PALETTE,
     N_PHRASINGS,
     OBJECT_PALETTE,
-    PAD,
     S_POS_WORDS,
     SPOTLIGHT_PALETTE,
-    UNK,
     X_WORDS,
     Y_WORDS,
-    UnknownFactorError,
-    bias_from_names,
-    build_vocab,
-    decode_tokens,
-    encode_captions,
-    format_factor_set,
     nearest_color_names,
-    perturbation_settings,
     s_pos_words,
     scene_captions,
-    selection_settings,
-    tokenize,
+)
+from mmcl_helpers.datasets.naming import (
+    UnknownFactorError,
+    bias_from_names,
+    format_factor_set,
+    named_perturbation_sweep,
+    named_selection_sweep,
 )
 from mmcl_helpers.datasets.scenes import (
     BACKGROUND_SV,
@@ -37,6 +33,14 @@ from mmcl_helpers.datasets.scenes import (
     SHAPE_NAMES,
     hue_to_rgb,
     sample_scene_latents,
+)
+from mmcl_helpers.datasets.tokens import (
+    PAD,
+    UNK,
+    build_vocab,
+    decode_tokens,
+    encode_captions,
+    tokenize,
 )
 
 LAT = sample_scene_latents(400, seed=0)
@@ -61,17 +65,17 @@ def _true_words(lat, j):
 
 
 def test_settings_are_named_by_their_sets():
-    sel = selection_settings()
+    sel = named_selection_sweep()
     assert list(sel) == ["{shape}", "{shape, x_pos}", "{shape..y_pos}", "{shape..s_pos}",
                          "{shape..color}", "{shape..s_color}", "{shape..b_color}"]
     for k, bias in enumerate(sel.values(), start=1):
         assert bias.selected == frozenset(range(1, k + 1)) and not bias.perturbed
-    pert = perturbation_settings()
+    pert = named_perturbation_sweep()
     assert list(pert) == ["{x_pos..b_color}", "{y_pos..b_color}", "{s_pos..b_color}", "{color..b_color}",
                           "{s_color, b_color}", "{b_color}", "∅"]
     for bias in pert.values():
         assert bias.selected == frozenset(range(1, 8))
-    assert list(perturbation_settings(most_perturbed_first=False))[0] == "∅"
+    assert list(named_perturbation_sweep(most_perturbed_first=False))[0] == "∅"
     assert format_factor_set({1, 3, 4, 5, 7}, SEMANTIC_FACTORS) == "{shape, y_pos..color, b_color}"
 
 
@@ -90,9 +94,9 @@ def test_bias_from_names_rejects_bad_sets_clearly():
         bias_from_names({"shape", "color"}, {"color"}, p_perturb=1.5)
 
 
-@pytest.mark.parametrize("label", list(selection_settings()))
+@pytest.mark.parametrize("label", list(named_selection_sweep()))
 def test_selected_factors_appear_and_omitted_never_do(label):
-    bias = selection_settings()[label]
+    bias = named_selection_sweep()[label]
     chosen = {SEMANTIC_FACTORS[i - 1] for i in bias.selected}
     batch = scene_captions(LAT, bias, seed=1)
     assert len(batch) == len(LAT) and set(batch.reported) == chosen
@@ -120,7 +124,7 @@ def test_selected_factors_appear_and_omitted_never_do(label):
 
 
 def test_phrasings_are_the_text_specific_factor():
-    bias = selection_settings()["{shape..b_color}"]
+    bias = named_selection_sweep()["{shape..b_color}"]
     batch = scene_captions(LAT, bias, seed=1)
     assert set(np.unique(batch.phrasing)) == set(range(N_PHRASINGS))
     # Same scene, different phrasing -> different text, same content words.
@@ -132,7 +136,7 @@ def test_phrasings_are_the_text_specific_factor():
 
 
 def test_colour_names_come_from_the_right_palettes():
-    bias = selection_settings()["{shape..b_color}"]
+    bias = named_selection_sweep()["{shape..b_color}"]
     batch = scene_captions(LAT, bias, seed=1)
     for j, text in enumerate(batch.text):
         light = re.search(r"\ban? (\S+) spotlight", text).group(1)
@@ -150,7 +154,7 @@ def test_colour_names_come_from_the_right_palettes():
 @pytest.mark.parametrize("p", [1.0, 0.5, 0.0])
 def test_perturbation_rate_matches_the_setting(p):
     lat = sample_scene_latents(4000, seed=2)
-    bias = perturbation_settings(p_perturb=p)["{x_pos..b_color}"]
+    bias = named_perturbation_sweep(p_perturb=p)["{x_pos..b_color}"]
     batch = scene_captions(lat, bias, seed=3)
     assert set(batch.resampled) == set(SEMANTIC_FACTORS[1:])
     assert "shape" not in batch.resampled
@@ -168,7 +172,7 @@ def test_perturbation_rate_matches_the_setting(p):
 
 
 def test_tokenizer_round_trip_and_padding():
-    texts = scene_captions(LAT[:50], selection_settings()["{shape..b_color}"], seed=0).text
+    texts = scene_captions(LAT[:50], named_selection_sweep()["{shape..b_color}"], seed=0).text
     texts = texts + ["A robin's egg blue/green background!"]
     assert tokenize(texts[-1]) == ["a", "robin's", "egg", "blue", "green", "background"]
     vocab = build_vocab(texts)

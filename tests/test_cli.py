@@ -24,7 +24,7 @@ def test_simulate_writes_the_long_table(tmp_path, capsys):
                "--quiet", "--out", str(out)])
     assert rc == 0
     df = pd.read_csv(out)
-    assert list(df.columns) == ["encoder", "factor", "probe", "r2"]
+    assert list(df.columns) == ["encoder", "factor", "probe", "metric", "score"]
     assert len(df) == 2 * 2 * 5
     assert set(df["factor"]) == {"s1", "s2", "s3", "mx", "mt"}
     printed = capsys.readouterr().out

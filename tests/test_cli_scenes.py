@@ -7,7 +7,11 @@ import pytest
 
 from mmcl_helpers.cli import main
 from mmcl_helpers.core.profiles import image_text_profile
-from mmcl_helpers.datasets.captions import bias_from_names, perturbation_settings, selection_settings
+from mmcl_helpers.datasets.naming import (
+    bias_from_names,
+    named_perturbation_sweep,
+    named_selection_sweep,
+)
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS, SEMANTIC_FACTORS
 from mmcl_helpers.image_text.sweeps import run_scene_sweeps, scene_setting
 
@@ -78,9 +82,9 @@ def test_scenes_keeps_an_existing_out_file(cache, capsys):
 
 def test_scene_settings_are_built_as_in_chapter_5():
     # The chapter's sweeps and the command build the same CaptionBias (p_perturb included).
-    assert bias_from_names(["shape", "x_pos"]) == selection_settings()["{shape, x_pos}"]
+    assert bias_from_names(["shape", "x_pos"]) == named_selection_sweep()["{shape, x_pos}"]
     assert bias_from_names(SEMANTIC_FACTORS, ["s_color", "b_color"]) == \
-        perturbation_settings()["{s_color, b_color}"]
+        named_perturbation_sweep()["{s_color, b_color}"]
 
 
 def test_scene_setting_trains_the_chapters_model(cache):
@@ -88,7 +92,7 @@ def test_scene_setting_trains_the_chapters_model(cache):
     # hence the same linear probe scores; only the MLP probes' ensemble initialisation differs.
     profile = image_text_profile("smoke")
     one = scene_setting(["shape", "x_pos"], profile=profile, seed=0, progress=False)
-    sel = selection_settings()
+    sel = named_selection_sweep()
     run = run_scene_sweeps(profile, 0, progress=False,
                            settings={"selection": {k: sel[k] for k in ("{shape}", "{shape, x_pos}")}})
     cell = run.scores.query("setting == '{shape, x_pos}'")

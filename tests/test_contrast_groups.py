@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
-from mmcl_helpers.datasets.captions import bias_from_names, scene_captions
+from mmcl_helpers.datasets.captions import scene_captions
+from mmcl_helpers.datasets.naming import bias_from_names
 from mmcl_helpers.datasets.scenes import (
     IMAGE_FACTORS,
     SEMANTIC_FACTORS,
@@ -151,7 +152,7 @@ def test_key_columns_train_only_the_listed_settings(tmp_path):
 
 
 def test_iid_batches_use_the_same_scenes_without_groups(tmp_path):
-    from mmcl_helpers.datasets.captions import bias_from_names
+    from mmcl_helpers.datasets.naming import bias_from_names
     from mmcl_helpers.image_text.sweeps import run_scene_sweeps
 
     prof = TINY.with_overrides(group_fraction=0.5, group_size=4)

@@ -11,11 +11,11 @@ from mmcl_helpers.core.dry_run import DRY_RUN_CAPS, dry_run_enabled, dry_run_not
 from mmcl_helpers.core.profiles import (
     IMAGE_TEXT_PROFILES,
     PROFILES,
-    ImageTextSettings,
+    ImageTextProfile,
     Profile,
     active_profile,
     get_profile,
-    image_text_settings,
+    image_text_profile,
 )
 from mmcl_helpers.datasets.mpi3d import (
     MPI3D_SIZES,
@@ -44,7 +44,7 @@ def test_off_by_default_and_the_same_objects(monkeypatch):
     monkeypatch.delenv("MMCL_DRY_RUN", raising=False)
     assert not dry_run_enabled() and dry_run_notice() is None
     assert get_profile("gpu") is PROFILES["gpu"]
-    assert image_text_settings("gpu") is IMAGE_TEXT_PROFILES["gpu"]
+    assert image_text_profile("gpu") is IMAGE_TEXT_PROFILES["gpu"]
     assert mpi3d_sizes() == MPI3D_SIZES
     monkeypatch.setenv("MMCL_DRY_RUN", "0")
     assert not dry_run_enabled()
@@ -53,7 +53,7 @@ def test_off_by_default_and_the_same_objects(monkeypatch):
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_dry_run_caps_sizes_and_keeps_the_structure(dry, name):
     for full, capped in ((PROFILES[name], get_profile(name)),
-                         (IMAGE_TEXT_PROFILES[name], image_text_settings(name))):
+                         (IMAGE_TEXT_PROFILES[name], image_text_profile(name))):
         changed = False
         for f in dataclasses.fields(full):
             a, b = getattr(full, f.name), getattr(capped, f.name)
@@ -69,12 +69,12 @@ def test_dry_run_caps_sizes_and_keeps_the_structure(dry, name):
 def test_the_gpu_structure_survives(dry):
     gpu = get_profile("gpu")
     assert (gpu.name, gpu.seeds, gpu.dependent_stride, gpu.hidden, gpu.depth) == ("gpu", 3, 1, 256, 4)
-    assert image_text_settings("gpu").seeds == 3 and image_text_settings("gpu").widths == (32, 64, 128)
+    assert image_text_profile("gpu").seeds == 3 and image_text_profile("gpu").widths == (32, 64, 128)
     assert mpi3d_sizes() == SYNTHETIC_SIZES
 
 
 def test_every_cap_names_a_size_field():
-    fields = {f.name for cls in (Profile, ImageTextSettings) for f in dataclasses.fields(cls)}
+    fields = {f.name for cls in (Profile, ImageTextProfile) for f in dataclasses.fields(cls)}
     assert set(DRY_RUN_CAPS) <= fields
     assert not set(DRY_RUN_CAPS) & set(STRUCTURE)
 

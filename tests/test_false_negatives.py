@@ -6,7 +6,8 @@ import torch
 
 from mmcl_helpers.core.losses import info_nce, info_nce_terms, similarity_matrix
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
-from mmcl_helpers.datasets.captions import bias_from_names, scene_captions
+from mmcl_helpers.datasets.captions import scene_captions
+from mmcl_helpers.datasets.naming import bias_from_names
 from mmcl_helpers.datasets.perturbation import statement_ids
 from mmcl_helpers.datasets.policies import MentionPolicy, policy_captions
 from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents

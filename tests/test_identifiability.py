@@ -18,13 +18,12 @@ from mmcl_helpers.numerical.identifiability import (
     estimate_eq2,
     fit_decoder,
     fold,
-    gaussian_conditional,
     gaussian_entropy,
     kernel_entropy,
     knn_entropy,
     mixed_code_alignment,
 )
-from mmcl_helpers.numerical.latents import LatentModel
+from mmcl_helpers.numerical.latents import LatentModel, gaussian_conditional
 from mmcl_helpers.numerical.simulation import MultimodalSimulation
 
 # Tolerances in nats for N of a few thousand samples (the estimators' bias plus a few standard

@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from mmcl_helpers.core.paper import figure_values
-from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, PROFILES, image_text_settings, image_text_table
+from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, PROFILES, image_text_profile, image_text_table
 from mmcl_helpers.core.results import SCORE_COLUMNS
 from mmcl_helpers.datasets import mpi3d
-from mmcl_helpers.datasets.captions import CaptionBatch, build_vocab, scene_captions, selection_settings
+from mmcl_helpers.datasets.captions import scene_captions
+from mmcl_helpers.datasets.naming import named_selection_sweep
+from mmcl_helpers.datasets.perturbation import CaptionBatch
 from mmcl_helpers.datasets.scenes import (
     IMAGE_FACTORS,
     SEMANTIC_FACTORS,
@@ -18,15 +20,16 @@ from mmcl_helpers.datasets.scenes import (
     scene_encoding_size,
 )
 from mmcl_helpers.datasets.splits import Split
+from mmcl_helpers.datasets.tokens import build_vocab
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder, images_to_tensor
 from mmcl_helpers.image_text.pair_training import PairEncoders, encode_pairs, train_pair_encoders
 from mmcl_helpers.image_text.sweep_reports import compare_to_paper_figure, image_text_checks, scene_score_grid
 from mmcl_helpers.image_text.sweeps import (
     ImageTextRun,
-    _bias_key,
     norm_channel_table,
     run_mpi3d_sweeps,
     run_scene_sweeps,
+    setting_key,
 )
 from mmcl_helpers.numerical.probes import FactorSpec, probe_representations
 from mmcl_helpers.numerical.training import NonFiniteLossError
@@ -53,7 +56,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def pairs():
     lat = sample_scene_latents(64, seed=0)
-    caps = scene_captions(lat, selection_settings()["{shape..y_pos}"], seed=0)
+    caps = scene_captions(lat, named_selection_sweep()["{shape..y_pos}"], seed=0)
     return lat, render_scenes(lat), caps
 
 
@@ -143,12 +146,12 @@ def _length_run(n=300):
         phr = rng.integers(0, 2, n)
         return Split(images[lo:lo + n], labels, lambda bias, s, phr=phr: CaptionBatch(text, phr, {}, {}))
 
-    bias = selection_settings()["{shape}"]
+    bias = named_selection_sweep()["{shape}"]
     model = PairEncoders(_LengthCarrier(), _Constant(), build_vocab(text), 3, np.zeros(1), 0.0)
     data = {"splits": {"probe_train": split(0), "probe_test": split(n)},
             "sweeps": {"selection": {"{shape}": bias}}, "semantics": list(SEMANTIC_FACTORS),
             "classes": {}, "probe_steps": 300}
-    return ImageTextRun(pd.DataFrame(), {(_bias_key(bias), 0): model}, {}, {"seeds": [0]}, data)
+    return ImageTextRun(pd.DataFrame(), {(setting_key(bias), 0): model}, {}, {"seeds": [0]}, data)
 
 
 def test_norm_channel_table_finds_what_only_the_length_carries():
@@ -209,13 +212,13 @@ def test_probes_score_known_structure():
 
 def test_settings_follow_the_profiles():
     assert set(IMAGE_TEXT_PROFILES) == set(PROFILES)
-    assert image_text_settings("cpu") is IMAGE_TEXT_PROFILES["cpu"]
-    assert image_text_settings().name == "smoke"  # conftest sets MMCL_PROFILE=smoke
+    assert image_text_profile("cpu") is IMAGE_TEXT_PROFILES["cpu"]
+    assert image_text_profile().name == "smoke"  # conftest sets MMCL_PROFILE=smoke
     table = image_text_table()
     assert list(table.columns) == list(PROFILES) and "steps" in table.index
     paper = IMAGE_TEXT_PROFILES["paper"]
     assert (paper.tau, paper.lr, paper.steps, paper.batch_size) == (1.0, 1e-5, 100_000, 256)
-    sizes = [scene_encoding_size(b) for b in selection_settings().values()]
+    sizes = [scene_encoding_size(b) for b in named_selection_sweep().values()]
     assert sizes == [3, 3, 4, 5, 5, 6, 7]
 
 
@@ -239,10 +242,10 @@ def test_scene_sweeps_give_a_tidy_frame(scene_run):
         assert (per_setting == 12 * 2 * 2 + 2).all()
     assert set(df["factor"]) == set(SEMANTIC_FACTORS) | set(IMAGE_FACTORS) | {"template"}
     assert set(df.loc[df["factor"] == "template", "encoder"]) == {"t"}
-    mcc = df[df["metric"] == "MCC"]
+    mcc = df[df["metric"] == "mcc"]
     assert set(mcc["factor"]) == {"shape", "x_pos", "y_pos", "template"}
     assert mcc["score"].between(-1, 1).all()
-    assert df.loc[df["metric"] == "R2", "score"].between(0, 1).all()
+    assert df.loc[df["metric"] == "r2", "score"].between(0, 1).all()
     keys = ["sweep", "setting", "factor"]
     roles = df.drop_duplicates(keys).set_index(keys)["role"]
     assert roles[("selection", "{shape}", "x_pos")] == "omitted"
@@ -257,7 +260,7 @@ def test_scene_sweeps_give_a_tidy_frame(scene_run):
 
 def test_grids_and_paper_comparison(scene_run):
     grid = scene_score_grid(scene_run.scores, "selection", "x")
-    assert list(grid.columns) == list(selection_settings())
+    assert list(grid.columns) == list(named_selection_sweep())
     assert grid.index[0] == "rotation (R²)" and "shape (MCC)" in grid.index
     assert "template (MCC)" in scene_score_grid(scene_run.scores, "perturbation", "t").index
     cmp = compare_to_paper_figure(scene_run.scores, "fig6", profile="smoke")
@@ -306,7 +309,7 @@ def test_mpi3d_runs_on_a_synthetic_file(tmp_path, monkeypatch):
     assert list(df.columns) == COLUMNS and set(df["dataset"]) == {"mpi3d"}
     assert df["column"].nunique() == 5 and len(run.models) == 5
     assert set(df["factor"]) == set(mpi3d.MPI3D_FACTORS) | {"template"}
-    assert (df["metric"] == "MCC").all() and df["score"].between(-1, 1).all()
+    assert (df["metric"] == "mcc").all() and df["score"].between(-1, 1).all()
     assert set(df.loc[df["factor"].isin(["hori", "vert"]), "role"]) == {"image-specific"}
     assert df.loc[(df["setting"] == "{color}") & (df["factor"] == "shape"), "role"].iloc[0] == "omitted"
     # Encoding size: number of unbiased semantics, at least 3.

@@ -7,7 +7,6 @@ import pytest
 
 from mmcl_helpers.core.biases import InvalidIndexSetError
 from mmcl_helpers.datasets import mpi3d
-from mmcl_helpers.datasets.captions import UnknownFactorError, tokenize
 from mmcl_helpers.datasets.mpi3d import (
     MPI3D_FACTORS,
     MPI3D_SEMANTICS,
@@ -23,11 +22,13 @@ from mmcl_helpers.datasets.mpi3d import (
     mpi3d_bias,
     mpi3d_captions,
     mpi3d_factors,
-    mpi3d_perturbation_settings,
-    mpi3d_selection_settings,
+    mpi3d_perturbation_sweep,
+    mpi3d_selection_sweep,
     mpi3d_split_sizes,
     mpi3d_splits,
 )
+from mmcl_helpers.datasets.naming import UnknownFactorError
+from mmcl_helpers.datasets.tokens import tokenize
 
 SIZES = (4, 4, 2, 3, 3, 2, 2)  # 1,152 images
 N = int(np.prod(SIZES))
@@ -165,9 +166,9 @@ def test_download_without_gdown_explains_what_to_do(monkeypatch, tmp_path):
 
 
 def test_settings_follow_the_paper():
-    sel = mpi3d_selection_settings()
+    sel = mpi3d_selection_sweep()
     assert list(sel) == ["{color}", "{color, shape}", "{color..size}", "{color..cam}", "{color..back}"]
-    pert = mpi3d_perturbation_settings()
+    pert = mpi3d_perturbation_sweep()
     assert list(pert) == ["∅", "{back}", "{cam, back}", "{size..back}", "{shape..back}"]
     assert all(b.p_perturb == 0.9 for b in pert.values())
     with pytest.raises(UnknownFactorError, match="hori"):
@@ -181,9 +182,9 @@ _WORDS = {"shape": {"coffee", "tennis", "croissant", "beer", "cup", "ball"}, "si
           "cam": {"top", "center", "bottom"}, "back": {"purple", "sea", "salmon"}}
 
 
-@pytest.mark.parametrize("label", list(mpi3d_selection_settings()))
+@pytest.mark.parametrize("label", list(mpi3d_selection_sweep()))
 def test_captions_mention_selected_factors_only(label):
-    bias = mpi3d_selection_settings()[label]
+    bias = mpi3d_selection_sweep()[label]
     chosen = {MPI3D_SEMANTICS[i - 1] for i in bias.selected}
     idx = np.arange(N)
     batch = mpi3d_captions(idx, bias, seed=0, sizes=SIZES)
@@ -201,7 +202,7 @@ def test_captions_mention_selected_factors_only(label):
 
 def test_caption_perturbation_rate():
     idx = np.arange(N)
-    bias = mpi3d_perturbation_settings()["{shape..back}"]
+    bias = mpi3d_perturbation_sweep()["{shape..back}"]
     batch = mpi3d_captions(idx, bias, seed=1, sizes=SIZES)
     lab = mpi3d_factors(idx, SIZES)
     np.testing.assert_array_equal(batch.reported["color"], lab[:, 0])

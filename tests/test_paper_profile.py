@@ -14,7 +14,8 @@ import torch
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, get_profile
-from mmcl_helpers.datasets.captions import scene_captions, selection_settings
+from mmcl_helpers.datasets.captions import scene_captions
+from mmcl_helpers.datasets.naming import named_selection_sweep
 from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
 from mmcl_helpers.image_text.pair_training import encode_pairs, train_pair_encoders
 from mmcl_helpers.numerical.encoders import paper_hidden_widths
@@ -60,7 +61,7 @@ def test_numerical_run_trains_the_paper_mlp_as_one_ensemble():
     assert run.config["similarity"] == "euclidean" and run.config["tau"] == 1.0
     scores = run.scores
     assert set(scores["probe"]) == {"linear", "mlp"} and set(scores["encoder"]) == {"x", "t"}
-    assert len(scores) == 2 * 2 * 2 * (3 + 2) and np.isfinite(scores["r2"]).all()
+    assert len(scores) == 2 * 2 * 2 * (3 + 2) and np.isfinite(scores["score"]).all()
 
 
 def test_euclidean_similarity_at_temperature_one_is_the_loss_of_eq_2():
@@ -77,7 +78,7 @@ def test_image_text_paper_column_trains_and_encodes():
     assert (paper.widths, paper.hidden) == ((64, 128, 256), 512)
     tiny = paper.with_overrides(steps=2, batch_size=8, probe_steps=2)
     lat = sample_scene_latents(16, seed=0)
-    caps = scene_captions(lat, selection_settings()["{shape..y_pos}"], seed=0)
+    caps = scene_captions(lat, named_selection_sweep()["{shape..y_pos}"], seed=0)
     images = render_scenes(lat)
     model = train_pair_encoders(images, caps.text, 5, tiny, seed=0, device="cpu", progress=False)
     assert model.history.shape == (2,) and np.isfinite(model.history).all()

@@ -14,8 +14,8 @@ from mmcl_helpers.core.biases import CaptionBias  # noqa: E402
 from mmcl_helpers.core.paper import compare_to_figure, figure_values  # noqa: E402
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, PROFILES, profiles_table  # noqa: E402
 from mmcl_helpers.core.results import SCORE_COLUMNS, StudyResult, factor_role, recovery_class  # noqa: E402
-from mmcl_helpers.datasets.captions import selection_settings  # noqa: E402
 from mmcl_helpers.datasets.figures import pairs_figure, scene_pairs_figure  # noqa: E402
+from mmcl_helpers.datasets.naming import named_selection_sweep
 from mmcl_helpers.datasets.scenes import PARENT_R2, parent_r2_table, sample_scene_latents  # noqa: E402
 from mmcl_helpers.image_text.sweep_reports import sweep_heatmaps  # noqa: E402
 from mmcl_helpers.numerical.downstream import (  # noqa: E402
@@ -24,7 +24,7 @@ from mmcl_helpers.numerical.downstream import (  # noqa: E402
     shift_semantics,
     target_function,
 )
-from mmcl_helpers.numerical.experiments import selection_sweep, theorem_checks, theorem_pattern  # noqa: E402
+from mmcl_helpers.numerical.experiments import numerical_selection_sweep, theorem_checks, theorem_pattern  # noqa: E402
 from mmcl_helpers.numerical.latents import LatentModel, intervene  # noqa: E402
 from mmcl_helpers.numerical.training import NonFiniteLossError, adam_loop  # noqa: E402
 
@@ -81,7 +81,7 @@ def test_roles_and_recovery_classes():
 
 def test_study_result_saves_the_long_table(tmp_path):
     scores = pd.DataFrame({"score": [0.5], "seed": [0], "encoder": ["x"], "factor": ["s1"],
-                           "role": ["unbiased"], "probe": ["mlp"], "metric": ["R2"]})
+                           "role": ["unbiased"], "probe": ["mlp"], "metric": ["r2"]})
     result = StudyResult(scores)
     result.config = {"seed": 0}
     out = result.save(tmp_path / "run")
@@ -144,7 +144,7 @@ def _numerical_scores(values):
             role = factor_role(bias, factor, [f"s{i}" for i in range(1, bias.n_semantic + 1)])
             rows.append(dict(seed=0, member=k, setting=bias.label, selected=sorted(bias.selected),
                              perturbed=sorted(bias.perturbed), encoder="x", factor=factor,
-                             role=role, probe="mlp", metric="R2", score=score))
+                             role=role, probe="mlp", metric="r2", score=score))
     return pd.DataFrame(rows)
 
 
@@ -166,7 +166,7 @@ def test_theorem_pattern_and_checks():
 
 
 def test_compare_to_figure_matches_cells_and_takes_differences():
-    sweep = selection_sweep(10)[:2]
+    sweep = numerical_selection_sweep(10)[:2]
     paper = figure_values("fig3").query("panel == 'independent_zx'")
     values = []
     for bias in sweep:
@@ -184,7 +184,7 @@ def test_sweep_heatmaps_one_panel_per_sweep():
     rows = []
     for sweep, labels in (("selection", ["{a}", "{a, b}"]), ("perturbation", ["{b}", "∅", "{a}"])):
         for col, label in enumerate(labels, start=1):
-            for factor, role, metric in (("a", "unbiased", "MCC"), ("rot", "image-specific", "R2")):
+            for factor, role, metric in (("a", "unbiased", "mcc"), ("rot", "image-specific", "r2")):
                 rows.append(dict(sweep=sweep, column=col, setting=label, encoder="x", factor=factor,
                                  role=role, probe="mlp", metric=metric, score=0.5, seed=0))
     fig = sweep_heatmaps(pd.DataFrame(rows), encoder="x", title="demo")
@@ -203,7 +203,7 @@ def test_pairs_figures():
     plt.close(fig)
     with pytest.raises(ValueError, match="one label per row"):
         pairs_figure(images, [["a", "b", "c"]], ["1", "2"])
-    settings = dict(list(selection_settings().items())[:2])
+    settings = dict(list(named_selection_sweep().items())[:2])
     fig = scene_pairs_figure(settings, n_examples=2, seed=0, title="")
     assert len(fig.axes) == 4
     assert [fig.axes[0].get_ylabel(), fig.axes[2].get_ylabel()] == list(settings)

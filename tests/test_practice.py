@@ -6,18 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmcl_helpers.core.profiles import image_text_settings
-from mmcl_helpers.datasets.captions import UnknownFactorError
+from mmcl_helpers.core.profiles import image_text_profile
+from mmcl_helpers.core.results import recovery_class
+from mmcl_helpers.datasets.naming import UnknownFactorError
 from mmcl_helpers.datasets.policies import MentionPolicy, describe_policy, policy_captions
+from mmcl_helpers.datasets.scene_audit import scene_audit_frame, scene_vocabulary
 from mmcl_helpers.datasets.scenes import sample_scene_latents
-from mmcl_helpers.practice.audit import AuditThresholds, audit_captions, scene_audit_frame, scene_vocabulary
+from mmcl_helpers.practice.audit import AuditThresholds, audit_captions
 from mmcl_helpers.practice.studies import (
     agreement_by_seed,
     audit_agreement,
     calibrate_thresholds,
     carried_factors,
     policy_encoding_size,
-    recovery_class,
     recovery_curves,
     run_policy_study,
     shift_scores,
@@ -121,7 +122,7 @@ def test_calibrate_thresholds_reads_the_curves():
 
 
 def test_policy_study_runs_and_scores(tmp_path):
-    settings = image_text_settings("smoke").with_overrides(n_train=256, n_probe_train=200,
+    settings = image_text_profile("smoke").with_overrides(n_train=256, n_probe_train=200,
                                                            n_probe_test=200, steps=4, probe_steps=5)
     policies = {"full": {"shape": (1, 0), "b_color": (1, 0)}, "omit": {"shape": (1, 0)},
                 "pos": {"x_pos": (1, 0), "y_pos": (1, 0)}}

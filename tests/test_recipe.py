@@ -3,17 +3,17 @@
 import pytest
 
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, RECIPE_REASONS, image_text_departures
-from mmcl_helpers.datasets.captions import perturbation_settings, selection_settings
+from mmcl_helpers.datasets.naming import named_perturbation_sweep, named_selection_sweep
 from mmcl_helpers.datasets.policies import MentionPolicy
 from mmcl_helpers.datasets.scenes import SCENE_ENCODING_SIZES, scene_encoding_size
 from mmcl_helpers.practice.studies import policy_encoding_size, policy_profile
 
 
 def test_dims_per_factor_gives_at_least_the_papers_size():
-    sel = list(selection_settings().values())
+    sel = list(named_selection_sweep().values())
     assert [scene_encoding_size(b) for b in sel] == [SCENE_ENCODING_SIZES[k] for k in range(1, 8)]
     assert [scene_encoding_size(b, 2) for b in sel] == [3, 4, 6, 8, 10, 12, 14]
-    most = list(perturbation_settings().values())[0]  # only the shape unbiased
+    most = list(named_perturbation_sweep().values())[0]  # only the shape unbiased
     assert scene_encoding_size(most, 2) == 3 and scene_encoding_size(most, 5) == 5
     policy = {"shape": MentionPolicy(), "b_color": MentionPolicy()}
     assert policy_encoding_size(policy) == 3 and policy_encoding_size(policy, 2) == 4
@@ -94,7 +94,7 @@ def test_sweeps_train_few_factor_settings_at_stride_2(tmp_path):
     tiny = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
         n_train=128, n_probe_train=32, n_probe_test=32, steps=2, batch_size=16, widths=(4, 8, 8),
         hidden=8, text_embed=8, text_channels=8, probe_steps=2, first_stride=1, stride1_from=4)
-    sel = selection_settings()
+    sel = named_selection_sweep()
     run = run_scene_sweeps(tiny, 0, progress=False, cache_dir=tmp_path,
                            settings={"s": {k: sel[k] for k in ("{shape}", "{shape..s_pos}")}})
     strides = {key[0]: model.f_x.blocks[0].conv1.stride[0] for (key, _), model in run.models.items()}

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from mmcl_helpers.core.random_streams import hashed_uniform
 from mmcl_helpers.datasets.scenes import (
     IMAGE_FACTORS,
     SEMANTIC_FACTORS,
     SHAPE_NAMES,
     SceneLatents,
-    hashed_uniform,
     load_or_render,
     render_scenes,
     sample_scene_latents,

@@ -61,7 +61,7 @@ def test_bad_profile_is_named():
 def test_the_sweeps_models_are_reused_and_are_the_same_models(tmp_path):
     import torch
 
-    from mmcl_helpers.datasets.captions import perturbation_settings, selection_settings
+    from mmcl_helpers.datasets.naming import named_perturbation_sweep, named_selection_sweep
 
     own = TINY.with_overrides(group_fraction=0.5, group_size=2, scene_columns="key")
     sweeps = run_scene_sweeps(own, seed=1, progress=False, cache_dir=tmp_path)
@@ -72,8 +72,8 @@ def test_the_sweeps_models_are_reused_and_are_the_same_models(tmp_path):
     assert sorted(set(map(tuple, fresh.scores[keys[:2]].values))) == sorted(
         set(map(tuple, reused.scores[keys[:2]].values)))
     # The grouped scores are the sweeps' own rows; the i.i.d. model is trained and probed alike.
-    (all_label, all_bias), = list(selection_settings().items())[-1:]
-    (most_label, most_bias), = list(perturbation_settings().items())[:1]
+    (all_label, all_bias), = list(named_selection_sweep().items())[-1:]
+    (most_label, most_bias), = list(named_perturbation_sweep().items())[:1]
     mine = reused.scores.query("batches == 'contrast groups' and setting == 'all seven'")["score"]
     theirs = sweeps.scores.query("setting == @all_label")["score"]
     assert mine.tolist() == theirs.tolist()

@@ -113,7 +113,7 @@ def test_scores_table_is_tidy():
     df = run.scores
     assert set(df["encoder"]) == {"x", "t"} and set(df["probe"]) == {"linear", "mlp"}
     assert list(dict.fromkeys(df["factor"])) == ["s1", "s2", "s3", "mx", "mt"]
-    assert df["score"].between(0, 1).all() and set(df["metric"]) == {"R2"}
+    assert df["score"].between(0, 1).all() and set(df["metric"]) == {"r2"}
     roles = df.drop_duplicates("factor").set_index("factor")["role"].to_dict()
     assert roles == {"s1": "unbiased", "s2": "perturbed", "s3": "omitted",
                      "mx": "image-specific", "mt": "text-specific"}

@@ -8,7 +8,8 @@ import pytest
 
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.profiles import get_profile
-from mmcl_helpers.numerical.experiments import run_numerical, training_cache_path
+from mmcl_helpers.numerical.experiments import run_numerical
+from mmcl_helpers.numerical.training_cache import training_cache_path
 
 PROFILE = get_profile("smoke").with_overrides(steps=20, probe_train=300, probe_test=300, probe_steps=10)
 SETTINGS = [CaptionBias({1, 2}, set(), 4), CaptionBias({1, 2, 3, 4}, {4}, 4, 0.75)]
@@ -92,7 +93,7 @@ def test_recovery_by_variance_lists_unbiased_factors_with_their_variance(tmp_pat
         assert row["variance"] == pytest.approx(model.cov_s[i - 1, i - 1])
         expected = run.scores.query(
             "member == 1 and encoder == 'x' and probe == 'linear' and factor == @row.factor"
-        )["r2"].mean()
+        )["score"].mean()
         assert row["r2"] == pytest.approx(expected)
     assert len(unbiased) == 3 and -1.0 <= rho <= 1.0
     # Two unbiased factors give no meaningful rank correlation.

@@ -39,12 +39,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import PROFILES, Profile
 from mmcl_helpers.numerical.encoders import paper_hidden_widths
 
 __all__ = ["StepCost", "Device", "DEVICES", "PROFILE_DEVICE", "TrainingPlan", "count_host_reads",
-           "numerical_plan", "numerical_step_cost", "image_text_step_cost", "chapter_workload",
-           "chapter_costs", "chapter_cost", "mlp_macs", "step_flops"]
+           "numerical_plan", "numerical_step_cost", "image_text_step_cost", "chapter_plans",
+           "chapter_workload", "chapter_costs", "chapter_cost", "mlp_macs", "step_flops"]
 
 
 @dataclass(frozen=True)
@@ -188,11 +189,11 @@ def _flops(step: Callable[[], torch.Tensor]) -> float:
 
 @functools.lru_cache(maxsize=8)
 def _simulation(n_settings: int):
-    from mmcl_helpers.numerical.experiments import selection_sweep
+    from mmcl_helpers.numerical.experiments import numerical_selection_sweep
     from mmcl_helpers.numerical.latents import LatentModel
     from mmcl_helpers.numerical.simulation import MultimodalSimulation
 
-    biases = (selection_sweep(10) * 2)[:n_settings]
+    biases = (numerical_selection_sweep(10) * 2)[:n_settings]
     return MultimodalSimulation(LatentModel(10, 5, 5, seed=0), biases, seed=0)
 
 
@@ -228,13 +229,14 @@ def image_text_step_cost(settings, out_dim: int = 7, ops_batch: int = 8) -> Step
     """One step of :func:`~mmcl_helpers.image_text.pair_training.train_pair_encoders` at ``settings``'
     sizes."""
     from mmcl_helpers.core.losses import info_nce
-    from mmcl_helpers.datasets.captions import scene_captions, selection_settings
+    from mmcl_helpers.datasets.captions import scene_captions
+    from mmcl_helpers.datasets.naming import named_selection_sweep
     from mmcl_helpers.datasets.scenes import render_scenes, sample_scene_latents
     from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
     from mmcl_helpers.image_text.pair_training import train_pair_encoders
 
     lat = sample_scene_latents(2 * ops_batch, seed=0)
-    caps = scene_captions(lat, selection_settings()["{shape..y_pos}"], seed=0)
+    caps = scene_captions(lat, named_selection_sweep()["{shape..y_pos}"], seed=0)
     images = render_scenes(lat)
     vocab, length = 200, max(len(c.split()) for c in caps.text) + 1
     with torch.device("meta"):
@@ -253,79 +255,89 @@ def image_text_step_cost(settings, out_dim: int = 7, ops_batch: int = 8) -> Step
     return StepCost(flops, ops, reads)
 
 
-def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, int, int, int]]]:
-    """What each chapter trains: chapter -> [(kind, settings per run, runs, steps)].
+def chapter_plans(profile: Profile, image_text) -> dict[str, list[PlannedTraining]]:
+    """What each chapter trains, read from the studies' own plan functions.
 
-    ``kind`` is ``"numerical"`` (``settings`` trained side by side in one call) or
-    ``"image-text"`` (one pair of encoders per run). The counts follow the chapters' code: chapter 2
-    trains the 10-setting selection sweep plus the over-sized [3] model, and the dependent sweep
-    at the profile's stride; chapter 3 the perturbation sweep plus the combined setting, both
-    ways, and chapter 2's first run again unless it is cached; chapter 4 one model; chapter 5
-    13 scene models (7 with ``scene_columns="key"``) plus the feature-suppression comparison (1
-    model when the sweeps already use contrast groups, else 3) and the late-pull comparison (1
-    model when ``align_weight`` is not 1), those with fewer than ``stride1_from`` unbiased
-    factors at stride 2 (kind ``"image-text, stride 2"``), and, with MPI3D-complex, 9;
-    chapter 6 three policies over at least three seeds and six over one, at the sizes of
-    :func:`~mmcl_helpers.practice.studies.policy_profile` (its describe policy at the profile's first
-    stage, the others at stride 2 when the profile's ``stride1_from`` asks for it).
+    Each chapter's study calls are priced by the plan function of the study it calls, with the
+    chapter's arguments (settings, policies, seeds): chapter 2 trains the 10-setting selection
+    sweep plus the over-sized [3] model, and the dependent sweep at the profile's stride
+    (:func:`~mmcl_helpers.numerical.experiments.numerical_training_plan`); chapter 3 the
+    perturbation sweep plus the combined setting, both ways, and chapter 2's first run again
+    unless it is cached; chapter 4 one model; chapter 5 the scene sweeps
+    (:func:`~mmcl_helpers.image_text.sweeps.scene_sweep_plan`), the feature-suppression and
+    late-pull comparisons reusing the sweeps' models
+    (:func:`~mmcl_helpers.image_text.suppression.suppression_plan`,
+    :func:`~mmcl_helpers.image_text.alignment.alignment_plan`) and, with MPI3D-complex, its sweeps
+    (:func:`~mmcl_helpers.image_text.sweeps.mpi3d_sweep_plan`); chapter 6 its three shift
+    policies over at least three seeds and its six rate policies over one, at the sizes of
+    :func:`~mmcl_helpers.practice.studies.policy_profile`
+    (:func:`~mmcl_helpers.practice.studies.policy_study_plan`).
     """
-    seeds, stride = profile.seeds, profile.dependent_stride
-    dep = len(range(0, 10, stride)) + (0 if 9 % stride == 0 else 1)
-    it_seeds = image_text.seeds
-    dense, sparse = _scene_models(image_text)
+    from mmcl_helpers.core.biases import CaptionBias
+    from mmcl_helpers.datasets.policies import MentionPolicy
+    from mmcl_helpers.image_text.alignment import alignment_plan
+    from mmcl_helpers.image_text.suppression import suppression_plan
+    from mmcl_helpers.image_text.sweeps import mpi3d_sweep_plan, scene_sweep_plan
+    from mmcl_helpers.numerical.experiments import (
+        numerical_perturbation_sweep,
+        numerical_selection_sweep,
+        numerical_training_plan,
+    )
+    from mmcl_helpers.practice.studies import policy_profile, policy_study_plan
+
+    def thinned(sweep: list) -> list:  # the chapters' dependent sweeps
+        out = sweep[::profile.dependent_stride]
+        return out if sweep[-1] in out else [*out, sweep[-1]]
+
+    seeds = list(range(profile.seeds))
+    selection, perturbation = numerical_selection_sweep(10), numerical_perturbation_sweep(10, 0.75)
+    wrong_size = CaptionBias(selected={1, 2, 3}, n_semantic=10)
+    combined = CaptionBias(selected=range(1, 9), perturbed={1, 2}, n_semantic=10)
+    ch2_first = numerical_training_plan([*selection, wrong_size], profile, seeds)
+    # Chapter 6's policies (their carried factors set the sizes) and seeds.
+    base = {"shape": MentionPolicy(), "x_pos": MentionPolicy(), "y_pos": MentionPolicy()}
+    shift = {"describe": {**base, "b_color": MentionPolicy()}, "omit": dict(base),
+             "misreport": {**base, "b_color": MentionPolicy(resample=1.0)}}
+    rate = {str(q): {"shape": MentionPolicy(), "x_pos": MentionPolicy(mention=q),
+                     "y_pos": MentionPolicy(resample=r)}
+            for q, r in zip([0.0, 0.1, 0.25, 0.5, 0.75, 1.0], [1.0, 0.75, 0.5, 0.25, 0.1, 0.0])}
+    sizes = policy_profile(image_text)
     return {
         "1 latent model": [],
-        "2 selection bias": [("numerical", 11, seeds, profile.steps),
-                             ("numerical", dep, seeds, profile.steps)],
-        "3 perturbation bias": [("numerical", 11, seeds, profile.steps),
-                                ("numerical", dep + 1, seeds, profile.steps)],
-        "3, if chapter 2 is not cached": [("numerical", 11, seeds, profile.steps)],
-        "4 identifiability proof": [("numerical", 1, 1, profile.steps)],
-        "5 image-text (scenes)": [("image-text", 1, dense * it_seeds, image_text.steps)]
-        + ([("image-text, stride 2", 1, sparse * it_seeds, image_text.steps)] if sparse else []),
-        "5 image-text (MPI3D)": [("image-text", 1, 9 * it_seeds, image_text.steps)],
-        "6 practice": _policy_jobs(image_text),
+        "2 selection bias": ch2_first + numerical_training_plan(thinned(selection), profile, seeds),
+        "3 perturbation bias": numerical_training_plan([*perturbation, combined], profile, seeds)
+        + numerical_training_plan([*thinned(perturbation), combined], profile, seeds),
+        "3, if chapter 2 is not cached": ch2_first,
+        "4 identifiability proof": numerical_training_plan([combined], profile, 0),
+        "5 image-text (scenes)": merge_plans(
+            scene_sweep_plan(image_text), suppression_plan(image_text, reuse_sweeps=True),
+            alignment_plan(image_text, reuse_sweeps=True) if image_text.align_weight != 1 else []),
+        "5 image-text (MPI3D)": mpi3d_sweep_plan(image_text),
+        "6 practice": merge_plans(policy_study_plan(shift, range(max(3, image_text.seeds)), sizes),
+                                  policy_study_plan(rate, 0, sizes)),
     }
 
 
-def _policy_jobs(image_text) -> list[tuple[str, int, int, int]]:
-    """Chapter 6's models: the describe policy (four carried factors) over at least three seeds,
-    the omit and misreport policies (three) likewise and six rate policies (at most three) over
-    one, each at the first stage :func:`~mmcl_helpers.practice.studies.policy_profile` gives it."""
-    from mmcl_helpers.practice.studies import policy_profile
+def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, int, int, int]]]:
+    """:func:`chapter_plans` as the priced workload: chapter -> [(kind, settings per run, runs, steps)].
 
-    policies = policy_profile(image_text)
-    shift_seeds = max(3, image_text.seeds)
-    runs: dict[str, int] = {}
-    for factors, count in [(4, shift_seeds), (3, 2 * shift_seeds + 6)]:
-        kind = ("image-text" if policies.for_setting(factors).first_stride == image_text.first_stride
-                else "image-text, stride 2")
-        runs[kind] = runs.get(kind, 0) + count
-    return [(kind, 1, count, image_text.steps) for kind, count in runs.items()]
-
-
-def _scene_models(image_text) -> tuple[int, int]:
-    """Chapter 5's scene models (sweeps plus feature suppression): how many train with the
-    profile's first stage, how many fall back to stride 2
-    (:meth:`~mmcl_helpers.core.profiles.ImageTextProfile.for_setting`)."""
-    from mmcl_helpers.datasets.naming import perturbation_settings, selection_settings
-    from mmcl_helpers.image_text.sweeps import KEY_SCENE_COLUMNS, _bias_key
-
-    sweeps = {"selection": selection_settings(), "perturbation": perturbation_settings()}
-    distinct = {}
-    for name, sweep in sweeps.items():
-        for label, bias in sweep.items():
-            if image_text.scene_columns == "all" or label in KEY_SCENE_COLUMNS[name]:
-                distinct[_bias_key(bias)] = bias
-    counts = [len(b.unbiased) for b in distinct.values()]
-    # Feature suppression: the i.i.d. run of "all seven", plus (without groups in the profile)
-    # the grouped "all seven" and the grouped most perturbed setting.
-    most_perturbed = len(next(iter(sweeps["perturbation"].values())).unbiased)
-    counts += [7] if image_text.group_fraction > 0 else [7, 7, most_perturbed]
-    # The late-pull comparison: the most perturbed setting again, with Eq. 1's weights.
-    counts += [most_perturbed] if image_text.align_weight != 1 else []
-    sparse = sum(image_text.for_setting(n).first_stride != image_text.first_stride for n in counts)
-    return len(counts) - sparse, sparse
+    ``kind`` is ``"numerical"`` (``settings`` trained side by side in one call), ``"image-text"``
+    (one pair of encoders per run, at the profile's first stage) or ``"image-text, stride 2"``
+    (those that :meth:`~mmcl_helpers.core.profiles.ImageTextProfile.for_setting` trains at stride 2).
+    """
+    out = {}
+    for row, plan in chapter_plans(profile, image_text).items():
+        jobs: list[tuple[str, int, int, int]] = [(p.kind, p.models, p.runs, p.steps) for p in plan
+                                                  if p.kind == "numerical"]
+        runs: dict[tuple[str, int], int] = {}
+        for p in plan:
+            if p.kind == "image_text":
+                kind = ("image-text" if p.profile.first_stride == image_text.first_stride
+                        else "image-text, stride 2")
+                runs[(kind, p.steps)] = runs.get((kind, p.steps), 0) + p.runs
+        jobs += [(kind, 1, n, steps) for (kind, steps), n in sorted(runs.items())]
+        out[row] = jobs
+    return out
 
 
 def _of_chapter(row: str, chapter: int | None) -> bool:
@@ -434,7 +446,7 @@ def numerical_plan(what: str, settings, profile: Profile, seeds, encoding_sizes=
     """The :class:`TrainingPlan` of a :func:`~mmcl_helpers.numerical.experiments.run_numerical` call.
 
     Takes the same arguments as that call; looks the encoders up in its cache
-    (:func:`~mmcl_helpers.numerical.experiments.training_cache_path`) without loading them.
+    (:func:`~mmcl_helpers.numerical.training_cache.training_cache_path`) without loading them.
     """
     from mmcl_helpers.core.storage import cache_enabled
     from mmcl_helpers.numerical.training_cache import training_cache_path

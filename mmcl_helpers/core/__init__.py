@@ -7,8 +7,9 @@
 - :mod:`~mmcl_helpers.core.paper` -- the paper's reported values (``paper_values/``);
 - :mod:`~mmcl_helpers.core.plots` -- figures in the paper's layout (heatmaps, sweeps, curves);
 - :mod:`~mmcl_helpers.core.storage` -- the cache folder, safe (tensors + JSON) caches, checksums;
+- :mod:`~mmcl_helpers.core.model_store` -- the one store of trained models, and study plans;
 - :mod:`~mmcl_helpers.core.validation` -- declarative argument checks that name the argument;
-- :mod:`~mmcl_helpers.core.random_streams` -- hashed (counter-based) random numbers;
+- :mod:`~mmcl_helpers.core.random_streams` -- hashed (counter-based) random numbers, stream ids;
 - :mod:`~mmcl_helpers.core.dry_run` -- ``MMCL_DRY_RUN=1`` caps (a testing aid);
 - :mod:`~mmcl_helpers.core.precision` -- the numeric precision of a training run.
 

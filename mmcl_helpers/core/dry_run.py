@@ -1,7 +1,7 @@
 """The dry run: a profile's structure with its steps and sample counts capped (a testing aid).
 
 ``MMCL_DRY_RUN=1`` makes :func:`~mmcl_helpers.core.profiles.get_profile` and
-:func:`~mmcl_helpers.core.profiles.image_text_settings` return the chosen profile with every size
+:func:`~mmcl_helpers.core.profiles.image_text_profile` return the chosen profile with every size
 in :data:`DRY_RUN_CAPS` capped, and nothing else changed: the same columns, seeds, dependent
 stride, encoder kind and widths, similarity and compile switch. ``make gpu-dry`` uses it to
 execute every chapter with the ``gpu`` profile's structure on a CPU in minutes. The numbers a dry
@@ -23,7 +23,7 @@ __all__ = ["DRY_RUN_CAPS", "DRY_RUN_ENV", "dry_run_enabled", "dry_run_sizes", "d
 DRY_RUN_ENV = "MMCL_DRY_RUN"
 
 #: Upper bounds on the sizes of a dry run, by field name of
-#: :class:`~mmcl_helpers.core.profiles.Profile` and :class:`~mmcl_helpers.core.profiles.ImageTextSettings`.
+#: :class:`~mmcl_helpers.core.profiles.Profile` and :class:`~mmcl_helpers.core.profiles.ImageTextProfile`.
 #: A field a size table does not have is ignored; a value already below its cap is kept.
 DRY_RUN_CAPS: dict[str, int] = {
     "steps": 12,

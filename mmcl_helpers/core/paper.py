@@ -7,6 +7,7 @@ result: chapters compute their own numbers and set these beside them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 
 import pandas as pd
@@ -74,20 +75,29 @@ def figure_values(figure: str) -> pd.DataFrame:
 
 
 def comparison_table(
-    ours: pd.DataFrame, paper: pd.DataFrame, on: list[str], profile: str
+    ours: pd.DataFrame, paper: pd.DataFrame, on: list[str], profile: str,
+    labels: Sequence[str] = (), stats: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Paper value, this run's value, their difference and the profile, side by side.
 
+    Every comparison with the paper in the package goes through here: the cells both tables
+    hold (an inner merge, in the paper's order), ``difference = ours - paper``.
+
     Args:
-        ours: must hold the ``on`` columns and ``ours``.
+        ours: must hold the ``on`` columns and ``ours`` (and ``labels``, ``stats``).
         paper: must hold the ``on`` columns and ``paper``.
         on: the key columns (e.g. ``["panel", "factor", "column"]``).
         profile: the profile name this run used.
+        labels: further columns of ``ours`` shown after the keys (e.g. ``role``, ``setting``).
+        stats: further columns of ``ours`` shown after ``ours`` (e.g. ``ours_sd``).
+
+    Returns:
+        columns ``*on, *labels, paper, ours, *stats, difference, profile``.
     """
-    merged = paper.merge(ours, on=on, how="inner")
+    merged = paper[[*on, "paper"]].merge(ours, on=on, how="inner")
     merged["difference"] = merged["ours"] - merged["paper"]
     merged["profile"] = profile
-    return merged[[*on, "paper", "ours", "difference", "profile"]]
+    return merged[[*on, *labels, "paper", "ours", *stats, "difference", "profile"]]
 
 
 def compare_to_figure(
@@ -121,11 +131,8 @@ def compare_to_figure(
         .reset_index()
     )
     paper = figure_values(figure).rename(columns={"value": "paper"})
-    merged = paper.merge(ours, on=["panel", "factor", "column"], how="inner")
-    merged["difference"] = merged["ours"] - merged["paper"]
-    merged["profile"] = profile
-    return merged[["panel", "factor", "column", "role", "paper", "ours", "ours_sd", "difference",
-                   "profile"]]
+    return comparison_table(ours, paper, ["panel", "factor", "column"], profile, labels=["role"],
+                            stats=["ours_sd"])
 
 
 def compare_to_fig10(downstream: pd.DataFrame, dependent: bool, profile: str) -> pd.DataFrame:
@@ -153,7 +160,4 @@ def compare_to_fig10(downstream: pd.DataFrame, dependent: bool, profile: str) ->
     ours = (df.groupby(["panel", "task", "column"], sort=False)["score"]
             .agg(ours="mean", ours_sd=lambda v: float(v.std(ddof=0))).reset_index())
     paper = figure_values("fig10").rename(columns={"value": "paper"})
-    merged = paper.merge(ours, on=["panel", "task", "column"], how="inner")
-    merged["difference"] = merged["ours"] - merged["paper"]
-    merged["profile"] = profile
-    return merged[["panel", "task", "column", "paper", "ours", "ours_sd", "difference", "profile"]]
+    return comparison_table(ours, paper, ["panel", "task", "column"], profile, stats=["ours_sd"])

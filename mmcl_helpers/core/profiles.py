@@ -40,6 +40,7 @@ from mmcl_helpers.core.precision import PRECISIONS
 
 __all__ = [
     "Profile",
+    "PROFILE_FIELDS",
     "PROFILES",
     "UnknownProfileError",
     "get_profile",
@@ -49,10 +50,8 @@ __all__ = [
     "profiles_table",
     "default_device",
     "ImageTextProfile",
-    "ImageTextSettings",
     "IMAGE_TEXT_PROFILES",
     "image_text_profile",
-    "image_text_settings",
     "image_text_table",
     "image_text_departures",
     "RECIPE_REASONS",
@@ -119,7 +118,7 @@ class Profile:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        v.check_fields(self, _PROFILE_FIELDS)
+        v.check_fields(self, PROFILE_FIELDS)
         if self.encoder == "compact" and self.hidden < 1:
             v.check_param("hidden", self.hidden, v.POSITIVE_INT, "Profile (encoder 'compact')")
 
@@ -132,7 +131,9 @@ class Profile:
         return f"Profile {self.name!r}: {cells}"
 
 
-_PROFILE_FIELDS = {
+#: What each :class:`Profile` field accepts (checked on construction; the command line checks its
+#: flags against the same rules).
+PROFILE_FIELDS = {
     "name": v.InstanceOf(str), "steps": v.POSITIVE_INT,
     # InfoNCE needs negatives: a batch of one pair has loss 0 whatever the encoders do.
     "batch_size": v.Interval(v.Integral, 2, None, closed="left"),
@@ -377,9 +378,6 @@ _IMAGE_TEXT_FIELDS = {
     "align_from": v.Interval(v.Real, 0, 1, closed="left"),
 }
 
-#: Kept for compatibility: the former name of :class:`ImageTextProfile`.
-ImageTextSettings = ImageTextProfile
-
 #: The image-text sizes of each compute profile (the numerical chapters use :data:`PROFILES`).
 IMAGE_TEXT_PROFILES: dict[str, ImageTextProfile] = {
     s.name: s
@@ -423,9 +421,6 @@ def image_text_profile(name: str | None = None) -> ImageTextProfile:
     """The image-text sizes of a profile: ``name``, else the active profile (``MMCL_PROFILE``)."""
     return dry_run_sizes(IMAGE_TEXT_PROFILES[active_profile(name).name])  # unchanged unless MMCL_DRY_RUN=1
 
-
-#: Kept for compatibility: the former name of :func:`image_text_profile`.
-image_text_settings = image_text_profile
 
 
 def image_text_table() -> pd.DataFrame:

@@ -1,17 +1,66 @@
-"""Small utilities shared by the datasets and the studies: hashed (counter-based) random numbers.
+"""Hashed (counter-based) random numbers and the one registry of their stream ids.
 
 Counter-based numbers depend only on ``(seed, index, stream)``, so a scene, a caption word or a
-split draw never changes when other samples are drawn with it, or in another order. (The cache
-folder and cache files live in ``mmcl_helpers.core.storage``.)
+split draw never changes when other samples are drawn with it, or in another order. Every stream
+id the package uses is named in :data:`STREAMS` and read with :func:`stream`; no two names share
+an id, so two quantities never draw the same numbers by accident. (The cache folder and cache
+files live in ``mmcl_helpers.core.storage``.)
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["hashed_uniform", "hashed_integers"]
+__all__ = ["Stream", "STREAMS", "stream", "hashed_uniform", "hashed_integers"]
 
 _MASK64 = (1 << 64) - 1
+
+
+class Stream(NamedTuple):
+    """A block of stream ids: ``base`` .. ``base + width - 1`` (one per factor when ``width`` > 1)."""
+
+    base: int
+    width: int = 1
+
+
+#: Every stream id of the package, by what it draws. Never change a number; the draws of every
+#: scene and caption would change with it.
+STREAMS: dict[str, Stream] = {
+    # datasets.scenes: one id per scene factor, in the order semantics then image factors.
+    "scene_factor": Stream(0, 12),
+    # datasets.scenes: which shapes a contrast group's scenes take.
+    "group_shapes": Stream(100),
+    # datasets.perturbation: whether a perturbable factor is redrawn in a pair (one per factor) ...
+    "perturb_coin": Stream(1000, 100),
+    # ... and the value it is redrawn to (one per factor).
+    "perturb_value": Stream(2000, 100),
+    # datasets.captions and datasets.mpi3d: which phrasing (template) a caption uses.
+    "caption_phrasing": Stream(3000),
+    # datasets.policies: whether a caption mentions a factor (one per factor) ...
+    "policy_mention": Stream(4000, 100),
+    # ... whether a mention misreports it (one per factor) ...
+    "policy_resample": Stream(5000, 100),
+    # ... the value it then reports (one per factor) ...
+    "policy_value": Stream(6000, 100),
+    # ... and which phrasing a policy caption uses.
+    "policy_phrasing": Stream(7000),
+}
+
+
+def stream(name: str, offset: int = 0) -> int:
+    """The stream id ``STREAMS[name].base + offset`` (``offset``: the factor's position in a block).
+
+    Raises:
+        ValueError: an unknown name, or an offset outside the block.
+    """
+    if name not in STREAMS:
+        raise ValueError(f"unknown random stream {name!r}; known: {', '.join(STREAMS)}.")
+    base, width = STREAMS[name]
+    if not 0 <= offset < width:
+        raise ValueError(f"stream {name!r} has offsets 0..{width - 1}, got {offset}.")
+    return base + offset
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:

@@ -11,8 +11,8 @@ The numerical study (:func:`~mmcl_helpers.numerical.experiments.run_numerical`),
 - ``role``: what the captions did to it (:func:`factor_role`): ``unbiased``, ``omitted``,
   ``perturbed``, ``image-specific``, ``text-specific`` (and, for caption policies,
   ``partly mentioned``);
-- ``probe``: ``linear`` or ``mlp``; ``metric``: ``R2`` or ``MCC``; ``score``: the probe's score
-  on held-out data.
+- ``probe``: ``linear`` or ``mlp``; ``metric``: :data:`R2` (``r2``) or :data:`MCC` (``mcc``), the one
+  spelling every table, file and command uses; ``score``: the probe's score on held-out data.
 
 Study-specific columns (seed, setting, sweep, policy, ...) come first. A factor is *learned* at
 or above :data:`LEARNED_BAR` and *discarded* at or below :data:`DISCARDED_BAR`: the bars of
@@ -32,6 +32,8 @@ from mmcl_helpers.core.biases import CaptionBias
 
 __all__ = [
     "SCORE_COLUMNS",
+    "R2",
+    "MCC",
     "LEARNED_BAR",
     "DISCARDED_BAR",
     "ROLES",
@@ -43,6 +45,13 @@ __all__ = [
 
 #: The columns every study's score table ends with, in this order.
 SCORE_COLUMNS: tuple[str, ...] = ("encoder", "factor", "role", "probe", "metric", "score")
+
+#: The ``metric`` of a continuous factor's score, the coefficient of determination (lower case
+#: everywhere).
+R2 = "r2"
+#: The ``metric`` of a discrete factor's score, the Matthews correlation coefficient (lower case
+#: everywhere).
+MCC = "mcc"
 
 #: A factor is learned at or above this score (MCC for discrete, R^2 for continuous factors).
 LEARNED_BAR = 0.8

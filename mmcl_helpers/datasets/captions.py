@@ -1,4 +1,4 @@
-"""Captions of the rendered scenes (and, for compatibility, the names of its former neighbours).
+"""Captions of the rendered scenes.
 
 The phrasing (one of :data:`N_PHRASINGS`) is the text-specific factor ``m_t``. Colours are named
 as in the paper: the object colour by the nearest of matplotlib's ``TABLEAU_COLORS`` (10 names),
@@ -8,7 +8,7 @@ northeast, center, southwest, southeast): a lossy description of a continuous fa
 
 Settings by factor name live in :mod:`~mmcl_helpers.datasets.naming`, the generic perturbation
 of reported values in :mod:`~mmcl_helpers.datasets.perturbation` and the tokenizer in
-:mod:`~mmcl_helpers.datasets.tokens`; their names are re-exported here (kept for compatibility).
+:mod:`~mmcl_helpers.datasets.tokens`.
 """
 
 from __future__ import annotations
@@ -20,23 +20,8 @@ from matplotlib.colors import CSS4_COLORS, TABLEAU_COLORS, XKCD_COLORS, to_rgb
 
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias
-from mmcl_helpers.datasets.naming import (  # noqa: F401 - re-exported, kept for compatibility
-    SCENE_P_PERTURB,
-    UnknownFactorError,
-    bias_from_names,
-    factor_indices,
-    factor_names,
-    format_factor_set,
-    named_perturbation_sweep,
-    named_selection_sweep,
-    names_of,
-    perturbation_settings,
-    selection_settings,
-)
-from mmcl_helpers.datasets.perturbation import (  # noqa: F401
-    _COIN_STREAM,
-    _PHRASING_STREAM,
-    _VALUE_STREAM,
+from mmcl_helpers.core.random_streams import hashed_integers, stream
+from mmcl_helpers.datasets.perturbation import (
     CaptionBatch,
     perturb_factors,
     statement_ids,
@@ -49,22 +34,10 @@ from mmcl_helpers.datasets.scenes import (
     SHAPE_NAMES,
     SPOTLIGHT_SV,
     SceneLatents,
-    hashed_integers,
     hue_to_rgb,
 )
-from mmcl_helpers.datasets.tokens import PAD, UNK, build_vocab, decode_tokens, encode_captions, tokenize  # noqa: F401
 
 __all__ = [
-    "SCENE_P_PERTURB",
-    "UnknownFactorError",
-    "CaptionBatch",
-    "factor_indices",
-    "factor_names",
-    "format_factor_set",
-    "bias_from_names",
-    "selection_settings",
-    "perturbation_settings",
-    "perturb_factors",
     "OBJECT_PALETTE",
     "SPOTLIGHT_PALETTE",
     "BACKGROUND_PALETTE",
@@ -77,12 +50,6 @@ __all__ = [
     "factor_words",
     "caption_text",
     "scene_captions",
-    "PAD",
-    "UNK",
-    "tokenize",
-    "build_vocab",
-    "encode_captions",
-    "decode_tokens",
 ]
 
 
@@ -234,7 +201,7 @@ def scene_captions(
     Args:
         latents: the scenes' latents (length N); their ``index`` seeds each caption's draws.
         bias: setting over :data:`~mmcl_helpers.datasets.scenes.SEMANTIC_FACTORS` (see
-            :func:`bias_from_names`, :func:`selection_settings`, :func:`perturbation_settings`).
+            :func:`bias_from_names`, :func:`named_selection_sweep`, :func:`named_perturbation_sweep`).
         seed: caption seed (perturbations and phrasing); the same seed gives the same captions.
         phrasings: number of phrasings to draw from (1 .. :data:`N_PHRASINGS`).
 
@@ -249,7 +216,7 @@ def scene_captions(
     reported, resampled = perturb_factors(
         values, bias, SEMANTIC_FACTORS, DISCRETE_FACTORS, seed, latents.index
     )
-    phrasing = hashed_integers(seed, latents.index, _PHRASING_STREAM, phrasings)
+    phrasing = hashed_integers(seed, latents.index, stream("caption_phrasing"), phrasings)
     words = factor_words(reported)
     text = caption_text(words, phrasing)
     return CaptionBatch(text=text, phrasing=phrasing, reported=reported, resampled=resampled,

@@ -66,7 +66,7 @@ def scene_pairs_figure(
     """Example scenes with their captions under each setting (rows labelled by setting).
 
     Args:
-        settings: label -> bias, e.g. :func:`~mmcl_helpers.datasets.captions.selection_settings`.
+        settings: label -> bias, e.g. :func:`~mmcl_helpers.datasets.naming.named_selection_sweep`.
         n_examples: scenes per row (the same scenes in every row).
         seed: scene seed; caption_seed: caption seed.
         title: figure title.

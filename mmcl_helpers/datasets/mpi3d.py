@@ -36,15 +36,14 @@ import numpy as np
 
 from mmcl_helpers.core import storage
 from mmcl_helpers.core.biases import CaptionBias
-from mmcl_helpers.datasets.captions import (
-    CaptionBatch,
+from mmcl_helpers.core.random_streams import hashed_integers, stream
+from mmcl_helpers.core.storage import default_cache_dir
+from mmcl_helpers.datasets.naming import (
     bias_from_names,
-    perturb_factors,
-    perturbation_settings,
-    selection_settings,
-    statement_ids,
+    named_perturbation_sweep,
+    named_selection_sweep,
 )
-from mmcl_helpers.datasets.scenes import default_cache_dir, hashed_integers
+from mmcl_helpers.datasets.perturbation import CaptionBatch, perturb_factors, statement_ids
 
 __all__ = [
     "MPI3D_FACTORS",
@@ -71,8 +70,8 @@ __all__ = [
     "mpi3d_split_sizes",
     "mpi3d_splits",
     "mpi3d_bias",
-    "mpi3d_selection_settings",
-    "mpi3d_perturbation_settings",
+    "mpi3d_selection_sweep",
+    "mpi3d_perturbation_sweep",
     "mpi3d_captions",
 ]
 
@@ -453,18 +452,19 @@ def mpi3d_splits(seed: int = 0, sizes: Sequence[int] = MPI3D_SIZES) -> dict[str,
 
 def mpi3d_bias(selected: Sequence[str], perturbed: Sequence[str] = (),
                p_perturb: float = MPI3D_P_PERTURB) -> CaptionBias:
-    """A setting over :data:`MPI3D_SEMANTICS` by factor names (see ``captions.bias_from_names``)."""
+    """A setting over :data:`MPI3D_SEMANTICS` by factor names (see
+    :func:`~mmcl_helpers.datasets.naming.bias_from_names`)."""
     return bias_from_names(selected, perturbed, MPI3D_SEMANTICS, p_perturb)
 
 
-def mpi3d_selection_settings(p_perturb: float = MPI3D_P_PERTURB) -> dict[str, CaptionBias]:
+def mpi3d_selection_sweep(p_perturb: float = MPI3D_P_PERTURB) -> dict[str, CaptionBias]:
     """Selection settings 1..5: {color}, {color, shape}, {color..size}, {color..cam}, {color..back}."""
-    return selection_settings(MPI3D_SEMANTICS, p_perturb)
+    return named_selection_sweep(MPI3D_SEMANTICS, p_perturb)
 
 
-def mpi3d_perturbation_settings(p_perturb: float = MPI3D_P_PERTURB) -> dict[str, CaptionBias]:
+def mpi3d_perturbation_sweep(p_perturb: float = MPI3D_P_PERTURB) -> dict[str, CaptionBias]:
     """Perturbation settings 1..5 (paper's order): ∅, {back}, {cam, back}, {size..back}, {shape..back}."""
-    return perturbation_settings(MPI3D_SEMANTICS, p_perturb, most_perturbed_first=False)
+    return named_perturbation_sweep(MPI3D_SEMANTICS, p_perturb, most_perturbed_first=False)
 
 
 _TEMPLATES = (
@@ -479,7 +479,6 @@ _CLAUSES = (
          back_lead=""),
     dict(size=" that is {size}", cam=" seen from the {cam}", back="", back_lead="On a {back} background, "),
 )
-_MPI3D_PHRASING_STREAM = 3000
 
 
 def mpi3d_captions(index: np.ndarray, bias: CaptionBias, seed: int = 0,
@@ -493,7 +492,7 @@ def mpi3d_captions(index: np.ndarray, bias: CaptionBias, seed: int = 0,
         sizes: factor sizes (the real ones by default).
 
     Returns:
-        :class:`~mmcl_helpers.datasets.captions.CaptionBatch`; ``reported`` holds value indices.
+        :class:`~mmcl_helpers.datasets.perturbation.CaptionBatch`; ``reported`` holds value indices.
     """
     sizes = _check_sizes(sizes)
     idx = np.asarray(index, dtype=np.int64).reshape(-1)
@@ -501,7 +500,7 @@ def mpi3d_captions(index: np.ndarray, bias: CaptionBias, seed: int = 0,
     values = {name: labels[:, k] for k, name in enumerate(MPI3D_SEMANTICS)}
     cards = dict(zip(MPI3D_SEMANTICS, sizes))
     reported, resampled = perturb_factors(values, bias, MPI3D_SEMANTICS, cards, seed, idx)
-    phrasing = hashed_integers(seed, idx, _MPI3D_PHRASING_STREAM, len(_TEMPLATES))
+    phrasing = hashed_integers(seed, idx, stream("caption_phrasing"), len(_TEMPLATES))
     text = []
     for j in range(len(idx)):
         w = {k: MPI3D_VALUES[k][int(v[j])] for k, v in reported.items()}

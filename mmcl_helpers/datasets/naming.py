@@ -1,7 +1,10 @@
 """Caption settings written with factor names, converted in one place to a CaptionBias.
 
 A *setting* is one :class:`~mmcl_helpers.core.biases.CaptionBias`; a *sweep* is an ordered mapping
-label -> setting (a figure's columns). Settings are written with factor names
+label -> setting (a figure's columns). Functions returning a sweep are named
+``<where>_<kind>_sweep`` across the package: :func:`named_selection_sweep` here (any named
+factors), ``numerical_selection_sweep`` (the simulation's s1..sN),
+``mpi3d_selection_sweep`` and ``programme_sweep`` (see the README). Settings are written with factor names
 (``selected={"shape", "x_pos"}``) and converted here to 1-based indices in the factor order. Every
 function takes the factor list as an argument, so :mod:`~mmcl_helpers.datasets.mpi3d` uses them
 too; the defaults are the scenes' factors.
@@ -59,11 +62,6 @@ def factor_indices(names: Iterable[str], factors: Sequence[str], what: str) -> f
 def names_of(indices: Iterable[int], factors: Sequence[str]) -> tuple[str, ...]:
     """Names of 1-based indices, in factor order."""
     return tuple(factors[i - 1] for i in sorted(indices))
-
-
-#: Kept for compatibility: the former name of :func:`names_of` (not
-#: :func:`mmcl_helpers.numerical.experiments.factor_names`, which lists the simulation's factors).
-factor_names = names_of
 
 
 def format_factor_set(indices: Iterable[int], factors: Sequence[str]) -> str:
@@ -157,8 +155,3 @@ def named_perturbation_sweep(
         out = dict(reversed(out.items()))
     return out
 
-
-#: Kept for compatibility: the former name of :func:`named_selection_sweep`.
-selection_settings = named_selection_sweep
-#: Kept for compatibility: the former name of :func:`named_perturbation_sweep`.
-perturbation_settings = named_perturbation_sweep

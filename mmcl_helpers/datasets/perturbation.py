@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError
-from mmcl_helpers.core.random_streams import hashed_integers, hashed_uniform
+from mmcl_helpers.core.random_streams import hashed_integers, hashed_uniform, stream
 
 __all__ = ["CaptionBatch", "perturb_factors", "statement_ids"]
 
@@ -60,10 +60,6 @@ def statement_ids(words: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.array([seen.setdefault(row, len(seen)) for row in zip(*cols)], dtype=np.int64)
 
 
-# Stream ids of the caption's random numbers (distinct from the renderer's 0..11).
-_COIN_STREAM, _VALUE_STREAM, _PHRASING_STREAM = 1000, 2000, 3000
-
-
 def perturb_factors(
     values: Mapping[str, np.ndarray],
     bias: CaptionBias,
@@ -97,11 +93,11 @@ def perturb_factors(
         name = factors[i - 1]
         value = np.asarray(values[name])
         if i in bias.perturbed:
-            coin = hashed_uniform(seed, index, _COIN_STREAM + i) < bias.p_perturb
+            coin = hashed_uniform(seed, index, stream("perturb_coin", i)) < bias.p_perturb
             if name in cardinality:
-                new = hashed_integers(seed, index, _VALUE_STREAM + i, cardinality[name])
+                new = hashed_integers(seed, index, stream("perturb_value", i), cardinality[name])
             else:
-                new = hashed_uniform(seed, index, _VALUE_STREAM + i)
+                new = hashed_uniform(seed, index, stream("perturb_value", i))
             value = np.where(coin, new, value).astype(value.dtype)
             resampled[name] = coin
         reported[name] = value

@@ -24,26 +24,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmcl_helpers.core import validation as val
-from mmcl_helpers.datasets.captions import (
-    N_PHRASINGS,
-    CaptionBatch,
-    UnknownFactorError,
-    caption_text,
-    factor_words,
-    statement_ids,
-)
-from mmcl_helpers.datasets.scenes import (
-    DISCRETE_FACTORS,
-    SEMANTIC_FACTORS,
-    SceneLatents,
-    hashed_integers,
-    hashed_uniform,
-)
+from mmcl_helpers.core.random_streams import hashed_integers, hashed_uniform, stream
+from mmcl_helpers.datasets.captions import N_PHRASINGS, caption_text, factor_words
+from mmcl_helpers.datasets.naming import UnknownFactorError
+from mmcl_helpers.datasets.perturbation import CaptionBatch, statement_ids
+from mmcl_helpers.datasets.scenes import DISCRETE_FACTORS, SEMANTIC_FACTORS, SceneLatents
 
 __all__ = ["MentionPolicy", "PolicyCaptions", "policy_captions", "describe_policy"]
 
 # Stream ids of the policy's random numbers (distinct from the renderer's and scene_captions').
-_MENTION_STREAM, _RESAMPLE_STREAM, _VALUE_STREAM, _PHRASING_STREAM = 4000, 5000, 6000, 7000
 
 
 @dataclass(frozen=True)
@@ -136,18 +125,18 @@ def policy_captions(
         k = SEMANTIC_FACTORS.index(name)
         rule = rules[name]
         value = getattr(latents, name)
-        says = hashed_uniform(seed, idx, _MENTION_STREAM + k) < rule.mention
-        redraw = says & (hashed_uniform(seed, idx, _RESAMPLE_STREAM + k) < rule.resample)
+        says = hashed_uniform(seed, idx, stream("policy_mention", k)) < rule.mention
+        redraw = says & (hashed_uniform(seed, idx, stream("policy_resample", k)) < rule.resample)
         if name in DISCRETE_FACTORS:
-            other = hashed_integers(seed, idx, _VALUE_STREAM + k, DISCRETE_FACTORS[name])
+            other = hashed_integers(seed, idx, stream("policy_value", k), DISCRETE_FACTORS[name])
         else:
-            other = hashed_uniform(seed, idx, _VALUE_STREAM + k)
+            other = hashed_uniform(seed, idx, stream("policy_value", k))
         reported[name] = np.where(redraw, other, value).astype(value.dtype)
         mentioned[name], redrawn[name] = says, redraw
     words = factor_words(reported)
     for name, says in mentioned.items():
         words[name] = np.where(says, words[name], None)
-    phrasing = hashed_integers(seed, idx, _PHRASING_STREAM, phrasings)
+    phrasing = hashed_integers(seed, idx, stream("policy_phrasing"), phrasings)
     return PolicyCaptions(
         text=caption_text(words, phrasing), phrasing=phrasing, reported=reported,
         resampled={k: v for k, v in redrawn.items() if rules[k].resample > 0}, mentioned=mentioned,

@@ -19,10 +19,10 @@ from mmcl_helpers.datasets.captions import (
     SPOTLIGHT_PALETTE,
     X_WORDS,
     Y_WORDS,
-    CaptionBatch,
     nearest_color_names,
     s_pos_words,
 )
+from mmcl_helpers.datasets.perturbation import CaptionBatch
 from mmcl_helpers.datasets.scenes import (
     BACKGROUND_SV,
     OBJECT_SV,
@@ -68,7 +68,7 @@ def scene_audit_frame(latents: SceneLatents, captions: CaptionBatch | Sequence[s
 
     Args:
         latents: N scenes.
-        captions: their N captions (a :class:`~mmcl_helpers.datasets.captions.CaptionBatch` or
+        captions: their N captions (a :class:`~mmcl_helpers.datasets.perturbation.CaptionBatch` or
             strings).
 
     Returns:

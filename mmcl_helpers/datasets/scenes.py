@@ -39,18 +39,8 @@ from matplotlib.colors import hsv_to_rgb
 from PIL import Image, ImageDraw
 
 from mmcl_helpers.core import validation as val
-from mmcl_helpers.core.random_streams import (  # also re-exported here, kept for compatibility
-    hashed_integers,
-    hashed_uniform,
-)
-from mmcl_helpers.core.storage import (
-    CacheWarning,
-    arrays_sha256,
-    cache_folder,
-    default_cache_dir,
-    load_arrays,
-    save_arrays,
-)
+from mmcl_helpers.core.random_streams import hashed_integers, hashed_uniform, stream
+from mmcl_helpers.core.storage import CacheWarning, arrays_sha256, cache_folder, load_arrays, save_arrays
 
 __all__ = [
     "SEMANTIC_FACTORS",
@@ -68,14 +58,11 @@ __all__ = [
     "BACKGROUND_SV",
     "RENDER_VERSION",
     "SceneLatents",
-    "hashed_uniform",
-    "hashed_integers",
     "hue_to_rgb",
     "spotlight_center",
     "sample_scene_latents",
     "sample_shape_groups",
     "render_scenes",
-    "default_cache_dir",
     "load_or_render",
 ]
 
@@ -113,8 +100,8 @@ _AMBIENT, _DIFFUSE, _GLOW = 0.7, 0.45, 0.5
 _STRIPE_PERIOD, _STRIPE_AMP = 0.09, 0.12
 _SHADOW_SHIFT, _SHADOW = 0.03, 0.45  # drop shadow offset (fraction of size) and darkening
 
-# Fixed stream ids of the hashed random numbers (never reorder: sample i would change).
-_STREAMS = {name: k for k, name in enumerate(
+# The stream id of each factor (never reorder: sample i would change).
+_STREAMS = {name: stream("scene_factor", k) for k, name in enumerate(
     ("shape", "x_pos", "y_pos", "s_pos", "color", "s_color", "b_color") + IMAGE_FACTORS
 )}
 
@@ -241,10 +228,6 @@ def _draw_latents(idx: np.ndarray, seed: int) -> SceneLatents:
     )
 
 
-#: Stream of the shape draws of :func:`sample_shape_groups` (apart from the factors' streams).
-_GROUP_SHAPE_STREAM = 100
-
-
 def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: int = 0) -> SceneLatents:
     """Groups of scenes that share every factor but the shape (contrast sets for hard negatives).
 
@@ -272,7 +255,7 @@ def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: in
     first = idx[::g]
     # One draw per (group, shape): ranking them gives each group a random subset in random order.
     keys = hashed_uniform(seed, first[:, None] * len(SHAPE_NAMES) + np.arange(len(SHAPE_NAMES)),
-                          _GROUP_SHAPE_STREAM)
+                          stream("group_shapes"))
     shapes = np.argsort(keys, axis=1)[:, :g].reshape(-1)
     parent = _draw_latents(first, seed)
     data = {name: np.repeat(arr, g) for name, arr in parent.as_dict().items()}
@@ -515,7 +498,8 @@ def load_or_render(
     Args:
         n, seed, start: as in :func:`sample_scene_latents`.
         size, supersample: as in :func:`render_scenes`.
-        cache_dir: folder of the cache (default :func:`default_cache_dir` / ``scenes``).
+        cache_dir: folder of the cache (default
+            :func:`~mmcl_helpers.core.storage.default_cache_dir` / ``scenes``).
         group_size: 1 (the default) for independent scenes; 2 or more for groups of that many
             scenes sharing every factor but the shape (:func:`sample_shape_groups`, ``n`` a
             multiple of ``group_size``).

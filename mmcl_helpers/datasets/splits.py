@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmcl_helpers.core.biases import CaptionBias
-from mmcl_helpers.datasets.captions import CaptionBatch
+from mmcl_helpers.datasets.perturbation import CaptionBatch
 
 __all__ = ["Split", "SPLIT_PARTS"]
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from mmcl_helpers.core import validation as v
+from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
-from mmcl_helpers.datasets.captions import perturbation_settings
+from mmcl_helpers.datasets.naming import named_perturbation_sweep
 from mmcl_helpers.datasets.scenes import IMAGE_FACTORS
-from mmcl_helpers.image_text.sweeps import ImageTextRun, combined_seconds, run_scene_sweeps
+from mmcl_helpers.image_text.sweeps import ImageTextRun, combined_seconds, run_scene_sweeps, sweep_plan
 
-__all__ = ["AlignmentRun", "run_alignment_comparison"]
+__all__ = ["AlignmentRun", "run_alignment_comparison", "alignment_plan"]
 
 
 @dataclass
@@ -85,17 +86,8 @@ def run_alignment_comparison(
     """
     v.check_params("run_alignment_comparison",
                    profile=(profile, [v.InstanceOf(ImageTextProfile), None]), seed=(seed, v.NONNEG_INT))
-    profile = profile or image_text_profile()
-    if profile.align_weight == 1:
-        raise ValueError(f"profile {profile.name!r} has align_weight 1, the paper's loss: there is no "
-                         "late pull to compare with; pass a profile with align_weight != 1.")
-    label, most = next(iter(perturbation_settings().items()))
     t0 = time.perf_counter()
-    frames, runs = [], {"Eq. 1": profile.with_overrides(align_weight=1.0)}
-    if isinstance(sweeps, ImageTextRun) and sweeps.trained_like(profile, seed, label):
-        frames.append(sweeps.scores[sweeps.scores["setting"] == label].assign(loss="late pull"))
-    else:
-        runs["late pull"] = profile
+    profile, label, most, runs, frames = _alignment_parts(profile, seed, sweeps)
     done = {name: run_scene_sweeps(p, seed, device=device, progress=progress, cache_dir=cache_dir,
                                    settings={"alignment": {label: most}})
             for name, p in runs.items()}
@@ -103,3 +95,30 @@ def run_alignment_comparison(
     frames += [run.scores.assign(loss=name) for name, run in done.items()]
     seconds = combined_seconds(list(done.values()), t0, reused)
     return AlignmentRun(pd.concat(frames, ignore_index=True), profile, seconds)
+
+
+def _alignment_parts(profile: ImageTextProfile | None, seed: int, sweeps: ImageTextRun | None):
+    """The profile, the most perturbed setting (label, bias), the profiles to train it with and
+    the score frames taken from ``sweeps``."""
+    profile = profile or image_text_profile()
+    if profile.align_weight == 1:
+        raise ValueError(f"profile {profile.name!r} has align_weight 1, the paper's loss: there is no "
+                         "late pull to compare with; pass a profile with align_weight != 1.")
+    label, most = next(iter(named_perturbation_sweep().items()))
+    frames, runs = [], {"Eq. 1": profile.with_overrides(align_weight=1.0)}
+    if isinstance(sweeps, ImageTextRun) and sweeps.trained_like(profile, seed, label):
+        frames.append(sweeps.scores[sweeps.scores["setting"] == label].assign(loss="late pull"))
+    else:
+        runs["late pull"] = profile
+    return profile, label, most, runs, frames
+
+
+def alignment_plan(profile: ImageTextProfile | None = None, reuse_sweeps: bool = False
+                   ) -> list[PlannedTraining]:
+    """What :func:`run_alignment_comparison` trains with ``profile``; ``reuse_sweeps``: it is given
+    the :func:`~mmcl_helpers.image_text.sweeps.run_scene_sweeps` run of the same profile and seed
+    (as chapter 5 does), whose model of the most perturbed setting is the late-pull one."""
+    _, label, most, runs, _ = _alignment_parts(profile, 0, None)
+    if reuse_sweeps:
+        runs.pop("late pull", None)
+    return merge_plans(*(sweep_plan({"alignment": {label: most}}, p) for p in runs.values()))

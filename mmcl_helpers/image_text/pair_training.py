@@ -12,21 +12,25 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmcl_helpers.core import model_store
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.profiles import ImageTextProfile
-from mmcl_helpers.datasets.captions import build_vocab, encode_captions, tokenize
+from mmcl_helpers.datasets.tokens import build_vocab, encode_captions, tokenize
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
 from mmcl_helpers.numerical.training import adam_loop, show_progress
 
-__all__ = ["PairEncoders", "BatchSampler", "NotLearningWarning", "STUCK_BAND", "MIN_STEPS",
+__all__ = ["KIND", "PairEncoders", "BatchSampler", "NotLearningWarning", "STUCK_BAND", "MIN_STEPS",
            "loss_stuck_at_chance", "train_pair_encoders", "encode_pairs"]
+
+#: The model store's folder for the image-text encoders.
+KIND = "image_text"
 
 
 class NotLearningWarning(UserWarning):
@@ -90,6 +94,7 @@ class PairEncoders:
         max_len: tokens kept per caption.
         history: training loss per step, shape (steps,).
         seconds: wall-clock training time.
+        store_key: digest of every input of training (the model's name in the model store).
     """
 
     f_x: ImageEncoder
@@ -98,6 +103,7 @@ class PairEncoders:
     max_len: int
     history: np.ndarray
     seconds: float
+    store_key: str = ""
 
 
 def _check_statements(statements, n: int, profile: ImageTextProfile) -> torch.Tensor | None:
@@ -127,8 +133,13 @@ def train_pair_encoders(
     data_on_device: bool = True,
     groups: np.ndarray | None = None,
     statements: np.ndarray | None = None,
+    cache: bool | None = None,
 ) -> PairEncoders:
     """Train f_x and f_t with symmetric InfoNCE (cosine similarity) on fixed image-caption pairs.
+
+    The model is filed in the model store (:mod:`~mmcl_helpers.core.model_store`, kind
+    ``image_text``) under a digest of every input (images, captions, groups, statements, encoding
+    size, profile, seed, device type); the same call again reads it back instead of training.
 
     Each epoch visits the pairs in a fresh random order (seeded), so a run is reproducible
     bit for bit on the same machine and thread count.
@@ -158,6 +169,7 @@ def train_pair_encoders(
             any phrasing, :attr:`~mmcl_helpers.datasets.perturbation.CaptionBatch.statement`).
             Needed when ``profile.false_negatives == "mask"``: a pair's negatives then leave out
             the captions (and their images) that state the same as its own.
+        cache: use the model store; default on unless ``MMCL_CACHE=0``.
 
     Returns:
         :class:`PairEncoders` (in eval mode).
@@ -173,7 +185,7 @@ def train_pair_encoders(
                    profile=(profile, v.InstanceOf(ImageTextProfile)), seed=(seed, v.NONNEG_INT),
                    progress=(progress, [v.BOOLEAN, None]), check_every=(check_every, v.POSITIVE_INT),
                    captions=(captions, v.SequenceOf(v.InstanceOf(str))),
-                   data_on_device=(data_on_device, v.BOOLEAN))
+                   data_on_device=(data_on_device, v.BOOLEAN), cache=(cache, [v.BOOLEAN, None]))
     n, b = len(images), min(profile.batch_size, len(images))
     if len(images) != len(captions) or len(images) < 2:
         raise ValueError(f"need at least 2 pairs and one caption per image, got {len(images)} "
@@ -185,6 +197,52 @@ def train_pair_encoders(
     groups = _check_groups(groups, n, b, profile)
     same = _check_statements(statements, n, profile)
     progress = show_progress() if progress is None else progress
+    digest = model_store.input_digest
+    inputs = {"images": digest(images), "captions": digest(list(captions)),
+              "groups": None if groups is None else digest(groups),
+              "statements": None if statements is None else digest(np.asarray(statements)),
+              "out_dim": out_dim, "profile": asdict(profile), "seed": seed,
+              "device": torch.device(device).type}
+    model, _ = model_store.fetch_or_train(
+        KIND, inputs,
+        lambda: _train(images, captions, out_dim, profile, seed, device, progress, desc, check_every,
+                       data_on_device, groups, same),
+        _pack, lambda tensors, meta: _unpack(tensors, meta, out_dim, profile, device), cache=cache,
+        plan={"models": 1, "steps": profile.steps, "first_stride": profile.first_stride, "n_train": n})
+    model.store_key = model_store.input_digest(inputs)
+    # Judged on the loss history, so a stored model that never learned is reported as well.
+    stuck = loss_stuck_at_chance(model.history, b, profile, statements)
+    if stuck:
+        warnings.warn(f"train_pair_encoders ({desc}): {stuck}; try a lower learning rate (now "
+                      f"{profile.lr}) or more steps (now {profile.steps}).", NotLearningWarning,
+                      stacklevel=2)
+    return model
+
+
+def _pack(model: PairEncoders) -> tuple[dict, dict]:
+    tensors = {f"{name}.{k}": t for name, net in (("f_x", model.f_x), ("f_t", model.f_t))
+               for k, t in net.state_dict().items()}
+    tensors["history"] = torch.from_numpy(np.ascontiguousarray(model.history))
+    return tensors, {"vocab": model.vocab, "max_len": model.max_len, "seconds": model.seconds}
+
+
+def _unpack(tensors: dict, meta: dict, out_dim: int, profile: ImageTextProfile, device: str) -> PairEncoders:
+    vocab = {str(w): int(i) for w, i in meta["vocab"].items()}
+    f_x = ImageEncoder(out_dim, profile.widths, profile.hidden, first_stride=profile.first_stride)
+    f_t = TextEncoder(len(vocab), out_dim, profile.text_embed, profile.text_channels, profile.hidden)
+    for name, net in (("f_x", f_x), ("f_t", f_t)):
+        net.load_state_dict({k[len(name) + 1:]: t for k, t in tensors.items() if k.startswith(name + ".")})
+    history = tensors["history"].numpy()
+    if history.shape != (profile.steps,):
+        raise ValueError(f"the stored loss history has shape {history.shape}, not ({profile.steps},)")
+    return PairEncoders(f_x.to(device).eval(), f_t.to(device).eval(), vocab, int(meta["max_len"]), history,
+                        float(meta["seconds"]))
+
+
+def _train(images, captions, out_dim, profile, seed, device, progress, desc, check_every, data_on_device,
+           groups, same) -> PairEncoders:
+    """The training of :func:`train_pair_encoders` (its arguments checked)."""
+    n, b = len(images), min(profile.batch_size, len(images))
     vocab = build_vocab(captions)
     max_len = max(1, max(len(tokenize(t)) for t in captions))
     tokens = encode_captions(list(captions), vocab, max_len)
@@ -223,12 +281,8 @@ def train_pair_encoders(
         hint=(f"try a lower learning rate (now {profile.lr}) or a higher temperature "
               f"(now {profile.tau})"),
     )[:, 0]
-    stuck = loss_stuck_at_chance(history, b, profile, statements)
-    if stuck:
-        warnings.warn(f"train_pair_encoders ({desc}): {stuck}; try a lower learning rate (now "
-                      f"{profile.lr}) or more steps (now {profile.steps}).", NotLearningWarning,
-                      stacklevel=2)
     return PairEncoders(f_x.eval(), f_t.eval(), vocab, max_len, history, time.perf_counter() - start)
+
 
 def _check_groups(groups: np.ndarray | None, n: int, b: int,
                   profile: ImageTextProfile) -> np.ndarray | None:

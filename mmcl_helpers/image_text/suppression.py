@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from mmcl_helpers.core import validation as v
+from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
-from mmcl_helpers.datasets.captions import perturbation_settings, selection_settings
-from mmcl_helpers.image_text.sweeps import ImageTextRun, combined_seconds, run_scene_sweeps
+from mmcl_helpers.datasets.naming import named_perturbation_sweep, named_selection_sweep
+from mmcl_helpers.image_text.sweeps import ImageTextRun, combined_seconds, run_scene_sweeps, sweep_plan
 
-__all__ = ["SUPPRESSION_GROUPS", "SuppressionRun", "run_feature_suppression"]
+__all__ = ["SUPPRESSION_GROUPS", "SuppressionRun", "run_feature_suppression", "suppression_plan"]
 
 #: Share of each batch in contrast groups and scenes per group, for a profile without groups.
 SUPPRESSION_GROUPS: dict[str, float | int] = {"group_fraction": 0.75, "group_size": 4}
@@ -106,12 +107,28 @@ def run_feature_suppression(
     """
     v.check_params("run_feature_suppression",
                    profile=(profile, [v.InstanceOf(ImageTextProfile), None]), seed=(seed, v.NONNEG_INT))
+    t0 = time.perf_counter()
+    profile, iid, grouped, frames = _suppression_parts(profile, seed, sweeps)
+    reused = len(frames)
+    runs = {"i.i.d.": run_scene_sweeps(profile, seed, device=device, progress=progress,
+                                       cache_dir=cache_dir, iid_batches=True, settings=iid)}
+    if grouped:
+        runs["contrast groups"] = run_scene_sweeps(
+            profile, seed, device=device, progress=progress, cache_dir=cache_dir, settings=grouped)
+    for name, run in runs.items():
+        frames.append(run.scores.assign(batches=name))
+    seconds = combined_seconds(list(runs.values()), t0, reused)
+    return SuppressionRun(pd.concat(frames, ignore_index=True), profile, seconds)
+
+
+def _suppression_parts(profile: ImageTextProfile | None, seed: int, sweeps: ImageTextRun | None):
+    """The comparison's profile, its i.i.d. and grouped settings to train, and the score frames
+    taken from ``sweeps`` (whose settings are then not trained)."""
     profile = profile or image_text_profile()
     if profile.group_fraction == 0:
         profile = profile.with_overrides(**SUPPRESSION_GROUPS)
-    everything = list(selection_settings().items())[-1]
-    most = list(perturbation_settings().items())[0]
-    t0 = time.perf_counter()
+    everything = list(named_selection_sweep().items())[-1]
+    most = list(named_perturbation_sweep().items())[0]
     wanted = {"all seven": everything, "most perturbed": most}
     frames = []
     if isinstance(sweeps, ImageTextRun) and profile.group_fraction > 0 and sweeps.trained_like(profile, seed):
@@ -120,15 +137,18 @@ def run_feature_suppression(
             if not part.empty:
                 frames.append(part.assign(sweep="crowded", setting=name, batches="contrast groups"))
                 del wanted[name]
-    reused = len(frames)
-    runs = {"i.i.d.": run_scene_sweeps(profile, seed, device=device, progress=progress,
-                                       cache_dir=cache_dir, iid_batches=True,
-                                       settings={"crowded": {"all seven": everything[1]}})}
-    if wanted:
-        runs["contrast groups"] = run_scene_sweeps(
-            profile, seed, device=device, progress=progress, cache_dir=cache_dir,
-            settings={"crowded": {name: bias for name, (_, bias) in wanted.items()}})
-    for name, run in runs.items():
-        frames.append(run.scores.assign(batches=name))
-    seconds = combined_seconds(list(runs.values()), t0, reused)
-    return SuppressionRun(pd.concat(frames, ignore_index=True), profile, seconds)
+    iid = {"crowded": {"all seven": everything[1]}}
+    grouped = {"crowded": {name: bias for name, (_, bias) in wanted.items()}} if wanted else None
+    return profile, iid, grouped, frames
+
+
+def suppression_plan(profile: ImageTextProfile | None = None, reuse_sweeps: bool = False
+                     ) -> list[PlannedTraining]:
+    """What :func:`run_feature_suppression` trains with ``profile``; ``reuse_sweeps``: it is given
+    the :func:`~mmcl_helpers.image_text.sweeps.run_scene_sweeps` run of the same profile and seed
+    (as chapter 5 does), whose grouped models it reuses when the profile has contrast groups."""
+    profile = profile or image_text_profile()
+    reused = reuse_sweeps and profile.group_fraction > 0
+    profile, iid, grouped, _ = _suppression_parts(profile, 0, None)
+    return merge_plans(sweep_plan(iid, profile),
+                       sweep_plan(grouped, profile) if grouped and not reused else [])

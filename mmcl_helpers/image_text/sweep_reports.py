@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR
+from mmcl_helpers.core.paper import comparison_table
+from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR, R2
 
 __all__ = [
     "scene_score_grid",
@@ -48,7 +49,7 @@ def scene_score_grid(
     columns = list(dict.fromkeys(df.sort_values("column")["setting"]))
     grid = df.pivot_table(index="factor", columns="setting", values="score", aggfunc="mean")
     grid = grid.loc[[f for f in factors if f in grid.index], columns]
-    grid.index = [f"{f} ({'R²' if metric[f] == 'R2' else 'MCC'})" for f in grid.index]
+    grid.index = [f"{f} ({'R²' if metric[f] == R2 else 'MCC'})" for f in grid.index]
     grid.columns.name = None
     return grid
 
@@ -195,7 +196,4 @@ def compare_to_paper_figure(
             ["panel", "column"], sort=False)["value"].max().reset_index().assign(factor="m_x (max)").pipe(
             lambda m: pd.concat([m, paper[~paper["factor"].isin(_PAPER_IMAGE_FACTORS)]], ignore_index=True))
     paper = paper.rename(columns={"value": "paper"})
-    merged = paper.merge(ours, on=["panel", "factor", "column"], how="inner")
-    merged["difference"] = merged["ours"] - merged["paper"]
-    merged["profile"] = profile
-    return merged[["panel", "factor", "column", "setting", "paper", "ours", "difference", "profile"]]
+    return comparison_table(ours, paper, ["panel", "factor", "column"], profile, labels=["setting"])

@@ -23,18 +23,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import torch.nn.functional as F
 
+from mmcl_helpers.core import model_store
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, default_device, image_text_profile
 from mmcl_helpers.core.results import StudyResult, factor_role
-from mmcl_helpers.datasets.captions import (
+from mmcl_helpers.datasets.captions import scene_captions
+from mmcl_helpers.datasets.naming import (
     bias_from_names,
     format_factor_set,
-    perturbation_settings,
-    scene_captions,
-    selection_settings,
+    named_perturbation_sweep,
+    named_selection_sweep,
 )
 from mmcl_helpers.datasets.scenes import (
     DISCRETE_FACTORS,
@@ -50,11 +53,16 @@ from mmcl_helpers.numerical.probes import FactorSpec, probe_representations
 
 __all__ = [
     "combined_seconds",
+    "setting_key",
     "KEY_SCENE_COLUMNS",
     "ImageTextRun",
     "run_sweeps",
     "run_scene_sweeps",
+    "scene_sweep_settings",
+    "scene_sweep_plan",
+    "sweep_plan",
     "run_mpi3d_sweeps",
+    "mpi3d_sweep_plan",
     "norm_channel_table",
     "scene_setting",
     "scene_splits",
@@ -79,7 +87,7 @@ class ImageTextRun(StudyResult):
         scores: long table (:data:`~mmcl_helpers.core.results.SCORE_COLUMNS`), columns dataset,
             sweep, column (1-based position in the sweep), setting (label), selected, perturbed,
             seed, encoder (x/t), factor, role (unbiased, omitted, perturbed, image-specific,
-            text-specific), probe (mlp/linear), metric (MCC/R2), score.
+            text-specific), probe (mlp/linear), metric (``mcc``/``r2``), score.
         models: ``(setting key, seed)`` -> :class:`PairEncoders`.
         seconds: wall-clock time of each part (``render``, ``train``, ``probe``).
         config: the run's full configuration (saved by :meth:`save`).
@@ -112,7 +120,8 @@ def combined_seconds(runs: Sequence[ImageTextRun], start: float, reused: int) ->
     return seconds
 
 
-def _bias_key(bias: CaptionBias) -> tuple:
+def setting_key(bias: CaptionBias) -> tuple:
+    """What makes two settings the same model: ``(selected, perturbed, p_perturb)``, sorted."""
     return (tuple(sorted(bias.selected)), tuple(sorted(bias.perturbed)), bias.p_perturb)
 
 
@@ -143,6 +152,46 @@ def _probe_held_out(reps: Mapping, phrasings: Mapping, keys: Sequence[tuple],
         frames.append(probe_representations({(key, "t"): reps[(key, "t")]}, [spec], probe_steps,
                                             seed=seed, linear=linear))
     return pd.concat(frames, ignore_index=True)
+
+
+def _probed_models(models: Mapping[tuple, PairEncoders], biases: Mapping[tuple, CaptionBias], seed: int,
+                   splits: Mapping[str, Split], classes: Mapping[str, int], probe_steps: int) -> pd.DataFrame:
+    """The probe table of some trained models (one per setting key), from the model store if there.
+
+    The probes are trained models too: they are filed under the models' store keys, a digest of
+    the held-out data (images, labels, each setting's captions) and the probe settings, so a
+    repeated sweep neither encodes the held-out pairs nor trains the probes again.
+    """
+    keys = list(models)
+    held_out = []
+    for part in ("probe_train", "probe_test"):
+        caps = [splits[part].caption(biases[key], seed) for key in keys]
+        held_out.append((splits[part].images, splits[part].labels,
+                         [(c.text, np.asarray(c.phrasing)) for c in caps]))
+    inputs = {"models": [models[key].store_key for key in keys],
+              "held_out": model_store.input_digest(held_out), "classes": dict(classes),
+              "probe_steps": probe_steps, "seed": seed + 1000}
+
+    def probe() -> pd.DataFrame:
+        reps, phrasings = {}, {}
+        for key in keys:
+            _encode_held_out(models[key], key, biases[key], seed, splits, reps, phrasings)
+        return _probe_held_out(reps, phrasings, keys, splits, classes, probe_steps, seed=seed + 1000)
+
+    def pack(frame: pd.DataFrame) -> tuple[dict, dict]:
+        data = {c: frame[c].tolist() for c in frame.columns if c != "score"}
+        data["key"] = [keys.index(k) for k in data["key"]]
+        return {"score": torch.tensor(frame["score"].to_numpy(np.float64))}, {
+            "columns": list(frame.columns), "data": data}
+
+    def unpack(tensors: dict, meta: dict) -> pd.DataFrame:
+        data = dict(meta["data"])
+        data["key"] = [keys[i] for i in data["key"]]
+        data["score"] = tensors["score"].numpy().tolist()
+        return pd.DataFrame(data, columns=meta["columns"])
+
+    return model_store.fetch_or_train("probes", inputs, probe, pack, unpack,
+                                      plan={"models": "probes", "steps": probe_steps})[0]
 
 
 def run_sweeps(
@@ -180,36 +229,30 @@ def run_sweeps(
     distinct: dict[tuple, CaptionBias] = {}
     for sweep in sweeps.values():
         for bias in sweep.values():
-            distinct.setdefault(_bias_key(bias), bias)
+            distinct.setdefault(setting_key(bias), bias)
     seeds = list(range(seed, seed + profile.seeds))
     models, frames = {}, []
     t_train = t_probe = 0.0
     for s in seeds:
-        reps, phrasings = {}, {}
         for key, bias in distinct.items():
             label = format_factor_set(bias.selected, semantics)
             if bias.perturbed:
                 label += " / pert " + format_factor_set(bias.perturbed, semantics)
             t0 = time.perf_counter()
             train_caps = splits["train"].caption(bias, s)
-            model = train_pair_encoders(splits["train"].images, train_caps.text, encoding_size(bias),
-                                        profile.for_setting(len(bias.unbiased)), seed=s,
-                                        device=device, progress=progress,
-                                        desc=f"{dataset} {label}".strip(),
-                                        groups=splits["train"].groups,
-                                        statements=train_caps.statement)
-            t1 = time.perf_counter()
-            t_train += t1 - t0
-            models[(key, s)] = model
-            _encode_held_out(model, key, bias, s, splits, reps, phrasings)
-            t_probe += time.perf_counter() - t1
+            models[(key, s)] = train_pair_encoders(
+                splits["train"].images, train_caps.text, encoding_size(bias),
+                profile.for_setting(len(bias.unbiased)), seed=s, device=device, progress=progress,
+                desc=f"{dataset} {label}".strip(), groups=splits["train"].groups,
+                statements=train_caps.statement)
+            t_train += time.perf_counter() - t0
         t0 = time.perf_counter()
-        scores = _probe_held_out(reps, phrasings, list(distinct), splits, classes,
-                                 profile.probe_steps, seed=s + 1000)
+        scores = _probed_models({key: models[(key, s)] for key in distinct}, distinct, s, splits, classes,
+                                profile.probe_steps)
         t_probe += time.perf_counter() - t0
         for sweep_name, sweep in sweeps.items():
             for col, (label, bias) in enumerate(sweep.items(), start=1):
-                part = scores[scores["key"] == _bias_key(bias)].drop(columns="key").copy()
+                part = scores[scores["key"] == setting_key(bias)].drop(columns="key").copy()
                 part.insert(0, "dataset", dataset)
                 part.insert(1, "sweep", sweep_name)
                 part.insert(2, "column", col)
@@ -278,7 +321,31 @@ def run_scene_sweeps(
                    iid_batches=(iid_batches, v.BOOLEAN))
     device = v.check_device(device, "run_scene_sweeps")
     profile = profile or image_text_profile()
-    known = {"selection": selection_settings(), "perturbation": perturbation_settings()}
+    chosen = scene_sweep_settings(profile, sweeps, settings)
+    t0 = time.perf_counter()
+    splits = scene_splits(profile, seed, cache_dir)
+    if iid_batches:
+        splits["train"] = replace(splits["train"], groups=None)
+    render = time.perf_counter() - t0
+    run = run_sweeps(chosen, splits, SEMANTIC_FACTORS,
+                     DISCRETE_FACTORS, partial(scene_encoding_size, dims_per_factor=profile.dims_per_factor),
+                     profile, seed, "scenes", device, progress)
+    run.seconds = {"render": round(render, 1), **run.seconds}
+    run.config["data_seed"] = seed
+    run.config["iid_batches"] = iid_batches
+    return run
+
+
+def scene_sweep_settings(
+    profile: ImageTextProfile, sweeps: Sequence[str] = ("selection", "perturbation"),
+    settings: Mapping[str, Mapping[str, CaptionBias]] | None = None,
+) -> dict[str, dict[str, CaptionBias]]:
+    """The sweeps :func:`run_scene_sweeps` runs for these arguments: name -> (label -> setting).
+
+    Raises:
+        ValueError: an unknown sweep name, or ``settings`` that are not scene settings.
+    """
+    known = {"selection": named_selection_sweep(), "perturbation": named_perturbation_sweep()}
     if profile.scene_columns == "key":
         known = {name: {k: b for k, b in sweep.items() if k in KEY_SCENE_COLUMNS[name]}
                  for name, sweep in known.items()}
@@ -292,18 +359,25 @@ def run_scene_sweeps(
     unknown = sorted(set(sweeps) - set(known))
     if unknown:
         raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
-    t0 = time.perf_counter()
-    splits = scene_splits(profile, seed, cache_dir)
-    if iid_batches:
-        splits["train"] = replace(splits["train"], groups=None)
-    render = time.perf_counter() - t0
-    run = run_sweeps({name: known[name] for name in sweeps}, splits, SEMANTIC_FACTORS,
-                     DISCRETE_FACTORS, partial(scene_encoding_size, dims_per_factor=profile.dims_per_factor),
-                     profile, seed, "scenes", device, progress)
-    run.seconds = {"render": round(render, 1), **run.seconds}
-    run.config["data_seed"] = seed
-    run.config["iid_batches"] = iid_batches
-    return run
+    return {name: known[name] for name in sweeps}
+
+
+def sweep_plan(sweeps: Mapping[str, Mapping[str, CaptionBias]], profile: ImageTextProfile
+               ) -> list[PlannedTraining]:
+    """What :func:`run_sweeps` trains for ``sweeps``: one pair of encoders per distinct setting and
+    seed (``profile.seeds``), each with the sizes ``profile.for_setting`` gives it."""
+    distinct = {setting_key(b): b for sweep in sweeps.values() for b in sweep.values()}
+    return merge_plans([PlannedTraining("image_text", 1, profile.seeds, profile.steps,
+                                        profile.for_setting(len(b.unbiased))) for b in distinct.values()])
+
+
+def scene_sweep_plan(
+    profile: ImageTextProfile | None = None, sweeps: Sequence[str] = ("selection", "perturbation"),
+    settings: Mapping[str, Mapping[str, CaptionBias]] | None = None,
+) -> list[PlannedTraining]:
+    """What :func:`run_scene_sweeps` with these arguments trains (:func:`sweep_plan`)."""
+    profile = profile or image_text_profile()
+    return sweep_plan(scene_sweep_settings(profile, sweeps, settings), profile)
 
 
 def scene_parts(profile: ImageTextProfile, seed: int = 0, cache_dir: str | Path | None = None,
@@ -410,11 +484,7 @@ def run_mpi3d_sweeps(
     from mmcl_helpers.datasets.mpi3d_synthetic import mpi3d_sizes
 
     sizes = tuple(sizes) if sizes is not None else mpi3d_sizes()  # the synthetic file's in a dry run
-    known = {"selection": mpi3d.mpi3d_selection_settings(),
-             "perturbation": mpi3d.mpi3d_perturbation_settings()}
-    unknown = sorted(set(sweeps) - set(known))
-    if unknown:
-        raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
+    chosen = _mpi3d_sweeps(sweeps)
     t0 = time.perf_counter()
     images = mpi3d.load_mpi3d_images(path, sizes)
     split_idx = mpi3d.mpi3d_splits(seed, sizes)
@@ -431,10 +501,26 @@ def run_mpi3d_sweeps(
                               lambda bias, s, i=idx: mpi3d.mpi3d_captions(i, bias, seed=s, sizes=sizes))
     load = time.perf_counter() - t0
     classes = dict(zip(mpi3d.MPI3D_FACTORS, sizes))
-    run = run_sweeps({name: known[name] for name in sweeps}, splits, mpi3d.MPI3D_SEMANTICS, classes,
+    run = run_sweeps(chosen, splits, mpi3d.MPI3D_SEMANTICS, classes,
                      lambda b: max(3, len(b.unbiased)), profile, seed, "mpi3d", device, progress)
     run.seconds = {"load": round(load, 1), **run.seconds}
     return run
+
+
+def _mpi3d_sweeps(sweeps: Sequence[str]) -> dict[str, dict[str, CaptionBias]]:
+    from mmcl_helpers.datasets import mpi3d
+
+    known = {"selection": mpi3d.mpi3d_selection_sweep(), "perturbation": mpi3d.mpi3d_perturbation_sweep()}
+    unknown = sorted(set(sweeps) - set(known))
+    if unknown:
+        raise ValueError(f"unknown sweep(s) {unknown}; allowed are {sorted(known)}.")
+    return {name: known[name] for name in sweeps}
+
+
+def mpi3d_sweep_plan(profile: ImageTextProfile | None = None,
+                     sweeps: Sequence[str] = ("selection", "perturbation")) -> list[PlannedTraining]:
+    """What :func:`run_mpi3d_sweeps` with these arguments trains (:func:`sweep_plan`)."""
+    return sweep_plan(_mpi3d_sweeps(sweeps), profile or image_text_profile())
 
 
 def norm_channel_table(run: ImageTextRun, labels: Sequence[str],
@@ -477,7 +563,7 @@ def norm_channel_table(run: ImageTextRun, labels: Sequence[str],
     for seed in run.config["seeds"]:
         for label in labels:
             bias = known[label]
-            key = _bias_key(bias)
+            key = setting_key(bias)
             raw, phrasings = {}, {}
             _encode_held_out(run.models[(key, seed)], key, bias, seed, data["splits"], raw,
                              phrasings, unit=False)
@@ -536,7 +622,6 @@ def scene_setting(
                            settings={"setting": {format_factor_set(bias.selected, SEMANTIC_FACTORS): bias}})
     order = {f: i for i, f in enumerate([*SEMANTIC_FACTORS, *IMAGE_FACTORS, "template"])}
     out = run.scores[["encoder", "factor", "probe", "metric", "score"]].copy()
-    out["metric"] = out["metric"].str.lower()
     rank = {"factor": order, "encoder": {"x": 0, "t": 1}, "probe": {"linear": 0, "mlp": 1}}
     out = out.sort_values(["encoder", "factor", "probe"], key=lambda c: c.map(rank[c.name]))
     return out.reset_index(drop=True)

@@ -14,31 +14,26 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from mmcl_helpers.core import storage
 from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias, format_set
+from mmcl_helpers.core.model_store import PlannedTraining
 from mmcl_helpers.core.profiles import Profile, active_profile
-from mmcl_helpers.core.results import NUMERICAL_BARS, StudyResult, factor_role
+from mmcl_helpers.core.results import NUMERICAL_BARS, R2, StudyResult, factor_role
 from mmcl_helpers.numerical.latents import LatentModel
 from mmcl_helpers.numerical.probes import linear_r2, mlp_r2
 from mmcl_helpers.numerical.simulation import MultimodalSimulation, PairBatch
-from mmcl_helpers.numerical.training import TrainResult, train_mmcl
-from mmcl_helpers.numerical.training_cache import (  # noqa: F401 - the cache helpers, also importable from here
-    TRAINING_VERSION,
-    _load_cached_result,
-    _result_tensors,
-    _training_request,
-    training_cache_path,
-)
+from mmcl_helpers.numerical.training import TrainResult
+from mmcl_helpers.numerical.training_cache import trained_encoders
 
 __all__ = [
     "NumericalRun",
     "run_numerical",
+    "numerical_training_plan",
     "evaluate_run",
     "factor_names",
     "semantic_names",
-    "selection_sweep",
-    "perturbation_sweep",
+    "numerical_selection_sweep",
+    "numerical_perturbation_sweep",
     "theorem_pattern",
     "with_theory",
     "recovery_by_variance",
@@ -49,8 +44,6 @@ __all__ = [
     "ProbedSetting",
     "probe_setting",
     "EVAL_SEED_OFFSET",
-    "TRAINING_VERSION",
-    "training_cache_path",
 ]
 
 # The evaluation samples use their own seed, so that probes never see training batches.
@@ -102,12 +95,12 @@ def mean_by_factor(scores: pd.DataFrame, encoder: str = "x", probe: str = "linea
     return part.groupby("factor", sort=False)["score"].mean()
 
 
-def selection_sweep(n_semantic: int = 10) -> list[CaptionBias]:
+def numerical_selection_sweep(n_semantic: int = 10) -> list[CaptionBias]:
     """Captions keep {1}, [2], ..., [n] and perturb nothing (the paper's Fig. 3)."""
     return [CaptionBias(range(1, k + 1), (), n_semantic) for k in range(1, n_semantic + 1)]
 
 
-def perturbation_sweep(n_semantic: int = 10, p_perturb: float = 0.75) -> list[CaptionBias]:
+def numerical_perturbation_sweep(n_semantic: int = 10, p_perturb: float = 0.75) -> list[CaptionBias]:
     """Full selection with perturbed sets [n-1], ..., [2], {1}, ∅ (the paper's Fig. 7 order)."""
     full = range(1, n_semantic + 1)
     return [
@@ -122,8 +115,8 @@ class NumericalRun(StudyResult):
     Attributes:
         scores: long table (:data:`~mmcl_helpers.core.results.SCORE_COLUMNS`) with columns seed,
             member (position of the setting in the run), setting, selected, perturbed, encoder
-            (x/t), factor (s1..sN, mx, mt), role, probe (linear/mlp), metric (always ``R2``),
-            score, and ``r2`` (the same number as ``score``; kept for compatibility).
+            (x/t), factor (s1..sN, mx, mt), role, probe (linear/mlp), metric (always ``r2``) and
+            score.
         trained: one :class:`TrainResult` per seed.
         config: the run's full configuration (saved by :meth:`save`).
         simulations: the data-generating process of each seed (for further evaluation).
@@ -192,13 +185,11 @@ def evaluate_run(
                         "factor": name,
                         "role": factor_role(bias, name, semantics),
                         "probe": probe,
-                        "metric": "R2",
+                        "metric": R2,
                         "score": float(per_setting[k][f]),
                     }
                 )
-    out = pd.DataFrame(rows)
-    out["r2"] = out["score"]  # kept for compatibility: the former name of the score column
-    return out
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -285,7 +276,8 @@ def run_numerical(
         progress: show progress bars (default: on unless ``MMCL_PROGRESS=0``).
         probes: any of ``"linear"``, ``"mlp"``.
         cache: reuse encoders trained earlier for exactly the same inputs, and keep newly trained
-            ones (:func:`training_cache_path`); default on unless ``MMCL_CACHE=0``. A later chapter
+            ones (:func:`~mmcl_helpers.numerical.training_cache.training_cache_path`); default on unless
+            ``MMCL_CACHE=0``. A later chapter
             that needs the models of an earlier one (chapter 3 reuses chapter 2's selection
             sweep) then costs no training. Probes always run afresh.
 
@@ -309,22 +301,13 @@ def run_numerical(
     prof = profile if isinstance(profile, Profile) else active_profile(profile)
     device = v.check_device(device, "run_numerical")
     seed_list = [ok["seeds"]] if isinstance(ok["seeds"], int) else ok["seeds"]
-    use_cache = storage.cache_enabled(cache) and storage.cache_folder("numerical") is not None
     frames, trained, sims, cached = [], [], [], []
     for seed in seed_list:
         model = LatentModel(n_semantic, n_image, n_text, dependent=dependent, seed=seed)
         sim = MultimodalSimulation(model, settings, seed=seed)
-        path = training_cache_path(settings, dependent, n_image, n_text, prof, seed, encoding_sizes,
-                                   device)
-        request = _training_request(settings, dependent, n_image, n_text, prof, seed, encoding_sizes,
-                                    device)
-        result = _load_cached_result(path, request, sim, prof, device) if use_cache else None
-        cached.append(result is not None)
-        if result is None:
-            result = train_mmcl(sim, prof, seed, encoding_sizes, device, progress)
-            if use_cache:
-                storage.save_weights(path, _result_tensors(result), request, {
-                    "seconds": result.seconds, "members": result.members, "config": result.config})
+        result, from_store = trained_encoders(sim, dependent, n_image, n_text, prof, seed, encoding_sizes,
+                                              device, progress, cache)
+        cached.append(from_store)
         trained.append(result)
         sims.append(sim)
         frames.append(evaluate_run(sim, result, prof, seed, probes))
@@ -340,6 +323,16 @@ def run_numerical(
     }
     config.pop("seed", None)
     return NumericalRun(pd.concat(frames, ignore_index=True), trained, config, sims)
+
+
+def numerical_training_plan(
+    settings: Sequence[CaptionBias], profile: Profile | str | None = None, seeds: int | Sequence[int] = 0,
+) -> list[PlannedTraining]:
+    """What :func:`run_numerical` with these arguments trains: one ensemble of ``len(settings)``
+    encoder pairs per seed, ``profile.steps`` steps each (store hits then skip some of them)."""
+    prof = profile if isinstance(profile, Profile) else active_profile(profile)
+    n_seeds = 1 if isinstance(seeds, int) else len(list(seeds))
+    return [PlannedTraining("numerical", len(list(settings)), n_seeds, prof.steps, prof)]
 
 
 def theorem_pattern(scores: pd.DataFrame, probe: str = "mlp") -> pd.DataFrame:

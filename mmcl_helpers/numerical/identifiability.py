@@ -43,9 +43,7 @@ from scipy.stats import norm
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.losses import info_nce_terms, similarity_matrix
-from mmcl_helpers.numerical.latents import (
-    gaussian_conditional,  # also re-exported here, kept for compatibility
-)
+from mmcl_helpers.numerical.latents import gaussian_conditional
 from mmcl_helpers.numerical.probes import fit_mlp
 from mmcl_helpers.numerical.simulation import MultimodalSimulation, PairBatch
 
@@ -56,7 +54,6 @@ __all__ = [
     "knn_entropy",
     "cube_entropy",
     "gaussian_entropy",
-    "gaussian_conditional",
     "darmois_gaussian",
     "estimate_eq2",
     "mixed_code_alignment",

@@ -28,6 +28,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import matthews_corrcoef, r2_score
 
 from mmcl_helpers.core import validation as val
+from mmcl_helpers.core.results import MCC, R2
 from mmcl_helpers.numerical.encoders import EnsembleMLP
 
 __all__ = [
@@ -153,10 +154,6 @@ def fit_mlp(
               clip="none", schedule="cosine_annealing", fused=True, hint="probe", desc="probe",
               progress=False)
     return net.eval()
-
-
-#: Kept for compatibility: the former private name of :func:`fit_mlp`.
-_fit_mlp = fit_mlp
 
 
 def mlp_r2(
@@ -352,7 +349,7 @@ def probe_representations(
 
     Returns:
         tidy frame with columns key, encoder, factor, probe (``mlp``/``linear``), metric
-        (``MCC``/``R2``), score. MCC lies in [-1, 1], R^2 is clipped to [0, 1].
+        (``mcc``/``r2``), score. MCC lies in [-1, 1], R^2 is clipped to [0, 1].
     """
     rows: list[dict] = []
     keys = list(reps)
@@ -368,14 +365,14 @@ def probe_representations(
         pred = predict(z_te)
         for m, (k, f) in enumerate(members):
             score = float(matthews_corrcoef(np.asarray(f.test).astype(int), pred[m]))
-            rows.append(dict(key=k[0], encoder=k[1], factor=f.name, probe="mlp", metric="MCC",
+            rows.append(dict(key=k[0], encoder=k[1], factor=f.name, probe="mlp", metric=MCC,
                              score=score))
             if linear:
                 z_a, z_b = reps[k]
                 score = linear_mcc(z_a, torch.as_tensor(np.asarray(f.train)), z_b,
                                    torch.as_tensor(np.asarray(f.test)))
                 rows.append(dict(key=k[0], encoder=k[1], factor=f.name, probe="linear",
-                                 metric="MCC", score=score))
+                                 metric=MCC, score=score))
     # Continuous factors: one MLP regression per representation for all of its factors.
     for enc in ("x", "t"):
         cols = [f for f in continuous if enc in f.encoders]
@@ -391,9 +388,9 @@ def probe_representations(
         lin = linear_r2(z_tr, y_tr, z_te, y_te, blocks) if linear else None
         for m, k in enumerate(ks):
             for j, f in enumerate(cols):
-                rows.append(dict(key=k[0], encoder=enc, factor=f.name, probe="mlp", metric="R2",
+                rows.append(dict(key=k[0], encoder=enc, factor=f.name, probe="mlp", metric=R2,
                                  score=float(scores[m, j])))
                 if lin is not None:
                     rows.append(dict(key=k[0], encoder=enc, factor=f.name, probe="linear",
-                                     metric="R2", score=float(lin[m, j])))
+                                     metric=R2, score=float(lin[m, j])))
     return pd.DataFrame(rows, columns=["key", "encoder", "factor", "probe", "metric", "score"])

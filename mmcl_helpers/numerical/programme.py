@@ -8,7 +8,8 @@ one worker per device, or a Dask cluster's executor), writes each job's encoders
 as it finishes, and then one combined long table and the paper-vs-run comparisons::
 
     DIR/programme.json                       the programme's sizes (a resumed run must match)
-    DIR/jobs/<job>/encoders.pt, .json        trained encoders (tensors only) and their config
+    DIR/jobs/<job>/encoders.pt, .json        trained encoders (tensors only) and their config, in
+                                             the model store's format (model_store.save_model_file)
     DIR/jobs/<job>/scores.csv                the job's probe table
     DIR/jobs/<job>/record.json               written last: row count and SHA-256 of each file
     DIR/scores.csv                           all jobs, long form
@@ -47,6 +48,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from mmcl_helpers.core import model_store
 from mmcl_helpers.core.biases import CaptionBias, format_set
 from mmcl_helpers.core.profiles import Profile
 from mmcl_helpers.core.storage import atomic_write_text, file_sha256
@@ -63,7 +65,7 @@ __all__ = [
     "SchedulerError",
     "JobRecordWarning",
     "plan",
-    "sweep_settings",
+    "programme_sweep",
     "check_sizes",
     "job_keys",
     "JOB_FILES",
@@ -76,8 +78,6 @@ __all__ = [
     "run_job",
     "run_programme",
     "combine",
-    "save_tensors",
-    "load_tensors",
     "load_encoders",
     "dask_executor",
     "device_pool",
@@ -88,8 +88,6 @@ SEMANTICS = ("independent", "dependent")
 #: The columns of the combined long table, in order.
 LONG_COLUMNS = ["seed", "sweep", "semantics", "setting", "encoder", "factor", "role", "probe",
                 "metric", "score"]
-# The numerical study's score column and what it measures: the one place the names are mapped.
-SCORE_COLUMN, METRIC = "r2", "r2"
 
 
 class ProgrammeError(ValueError):
@@ -122,7 +120,8 @@ JOB_FILES = ("encoders.pt", "encoders.json", "scores.csv", "record.json")
 OUTPUT_FILES = ("scores.csv", "comparisons.md", "compare_fig3.csv", "compare_fig7.csv",
                 "compare_fig8.csv", "compare_fig9.csv", "compare_table4.csv", "compare_table5.csv")
 _JOB_NAME = re.compile(f"(?:{'|'.join(SWEEPS)})-(?:{'|'.join(SEMANTICS)})-seed[0-9]+")
-_TEMP = re.compile(r"(?:\..+\.\d+\.tmp|.+\.tmp\d+)")  # a write cut short (atomic_write_text, save_tensors)
+# A write cut short (atomic_write_text, model_store.save_model_file).
+_TEMP = re.compile(r"(?:\..+\.\d+\.tmp|.+\.tmp\d+)")
 
 
 @dataclass(frozen=True)
@@ -138,19 +137,20 @@ class Job:
         return f"{self.sweep}-{self.semantics}-seed{self.seed}"
 
 
-def sweep_settings(sweep: str, n_semantic: int) -> tuple[list[CaptionBias], list[int] | None]:
-    """A sweep's settings and encoding sizes (``None``: one per unbiased semantic).
+def programme_sweep(sweep: str, n_semantic: int) -> tuple[list[CaptionBias], list[int] | None]:
+    """The settings and encoding sizes (``None``: one per unbiased semantic) of a programme's sweep
+    named ``sweep`` (one of ``SWEEPS``).
 
     ``selection`` and ``perturbation`` are the paper's Fig. 3 and 7 sweeps; ``ablation`` holds the
     two settings of its Tables 4 and 5 (selected [3] with encoding size 5; selected [8] with
     perturbed [2]), which need ``n_semantic >= 8``.
     """
-    from mmcl_helpers.numerical.experiments import perturbation_sweep, selection_sweep
+    from mmcl_helpers.numerical.experiments import numerical_perturbation_sweep, numerical_selection_sweep
 
     if sweep == "selection":
-        return selection_sweep(n_semantic), None
+        return numerical_selection_sweep(n_semantic), None
     if sweep == "perturbation":
-        return perturbation_sweep(n_semantic), None
+        return numerical_perturbation_sweep(n_semantic), None
     if sweep == "ablation":
         if n_semantic < 8:
             raise ValueError(f"the ablation sweep needs n_semantic >= 8, got {n_semantic}.")
@@ -185,32 +185,16 @@ def check_sizes(jobs: Sequence[Job], n_semantic: int, n_modality: int) -> None:
     size = val.Interval(val.Integral, 1, MAX_LATENT_SIZE, closed="both")
     val.check_params("run_programme", n_semantic=(n_semantic, size), n_modality=(n_modality, size))
     for sweep in dict.fromkeys(j.sweep for j in jobs):
-        sweep_settings(sweep, n_semantic)
+        programme_sweep(sweep, n_semantic)
 
 
 def job_keys(job: Job, n_semantic: int) -> set[tuple]:
     """The rows a finished job's table must hold: ``(setting, encoder, factor, probe)`` each once."""
     from mmcl_helpers.numerical.experiments import factor_names
 
-    settings, _ = sweep_settings(job.sweep, n_semantic)
+    settings, _ = programme_sweep(job.sweep, n_semantic)
     return {(b.label, enc, f, probe) for b in settings for enc in ("x", "t")
             for f in factor_names(n_semantic) for probe in ("linear", "mlp")}
-
-
-# --- Weights and config on disk: tensors only, loaded with weights_only=True. -----------------
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], config: dict) -> None:
-    """Write ``tensors`` to ``path`` (``.pt``) and ``config`` beside it (``.json``), atomically."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save({k: v.detach().cpu() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, path)
-    _write_text(path.with_suffix(".json"), json.dumps(config, indent=1, default=str))
-
-
-def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """What :func:`save_tensors` wrote: the tensors (never unpickling code) and the config."""
-    tensors = torch.load(path, map_location="cpu", weights_only=True)
-    return tensors, json.loads(Path(path).with_suffix(".json").read_text())
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -224,11 +208,7 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 # --- One job. -----------------------------------------------------------------------------------
 
 def _long_table(scores: pd.DataFrame, job: Job) -> pd.DataFrame:
-    # The numerical table carries `score`/`metric` beside the older `r2`; keep one score column.
-    out = scores.drop(columns=[c for c in ("score", "metric") if c in scores]).rename(
-        columns={SCORE_COLUMN: "score"})
-    out = out.assign(sweep=job.sweep, semantics=job.semantics, metric=METRIC)
-    return out[LONG_COLUMNS]
+    return scores.assign(sweep=job.sweep, semantics=job.semantics)[LONG_COLUMNS]
 
 
 def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n_modality: int = 5,
@@ -243,10 +223,10 @@ def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n
 
     folder = Path(out) / "jobs" / job.name
     folder.mkdir(parents=True, exist_ok=True)
-    settings, sizes = sweep_settings(job.sweep, n_semantic)
+    settings, sizes = programme_sweep(job.sweep, n_semantic)
     run = run_numerical(settings, dependent=job.semantics == "dependent", n_image=n_modality,
                         n_text=n_modality, profile=profile, seeds=job.seed, encoding_sizes=sizes,
-                        device=device, progress=False, cache=False)
+                        device=device, progress=False)
     trained = run.trained[0]
     tensors = {f"{name}.{g}.{key}": value
                for name, nets in (("f_x", trained.f_x), ("f_t", trained.f_t))
@@ -258,7 +238,7 @@ def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n
               "hostname": os.uname().nodename, "cuda_visible_devices":
               os.environ.get("CUDA_VISIBLE_DEVICES")}
     (folder / "record.json").unlink(missing_ok=True)  # not done until the new record is written
-    save_tensors(folder / "encoders.pt", tensors, config)
+    model_store.save_model_file(folder / "encoders.pt", tensors, config)
     table = _long_table(run.scores, job)
     _write_csv(folder / "scores.csv", table)
     files = {name: {"sha256": file_sha256(folder / name)} for name in JOB_FILES[:3]}
@@ -321,7 +301,7 @@ def load_encoders(folder: str | Path) -> tuple[list, list, dict]:
     """A finished job's ``(f_x, f_t, config)``: lists of :class:`EnsembleMLP`, one per group."""
     from mmcl_helpers.numerical.encoders import EnsembleMLP
 
-    tensors, config = load_tensors(Path(folder) / "encoders.pt")
+    tensors, config = model_store.read_model_file(Path(folder) / "encoders.pt")
     nets: dict[str, list] = {}
     for name, specs in config["encoders"].items():
         nets[name] = []
@@ -622,7 +602,7 @@ _NOT_TRANSCRIBED = (
 
 
 def _figure_input(long: pd.DataFrame, sweep: str, n_semantic: int) -> pd.DataFrame:
-    settings, _ = sweep_settings(sweep, n_semantic)
+    settings, _ = programme_sweep(sweep, n_semantic)
     by_label = {b.label: b for b in settings}
     df = long[long["sweep"] == sweep]
     df = df.assign(selected=[sorted(by_label[s].selected) for s in df["setting"]],
@@ -639,29 +619,21 @@ def _linear_grid(df: pd.DataFrame, column_of: str, semantics: str) -> pd.DataFra
 
 
 def _table_comparison(long: pd.DataFrame, n_semantic: int, profile: str) -> dict[str, pd.DataFrame]:
-    from mmcl_helpers.core.paper import TABLE4_LINEAR_ZX, TABLE5_LINEAR_ZX
+    from mmcl_helpers.core.paper import TABLE4_LINEAR_ZX, TABLE5_LINEAR_ZX, comparison_table
     from mmcl_helpers.numerical.experiments import factor_names
 
-    settings, _ = sweep_settings("ablation", n_semantic)
+    settings, _ = programme_sweep("ablation", n_semantic)
     names = factor_names(n_semantic)
     out = {}
     for key, bias, values in (("table4", settings[0], TABLE4_LINEAR_ZX),
                               ("table5", settings[1], TABLE5_LINEAR_ZX)):
         cells = long[(long["sweep"] == "ablation") & (long["setting"] == bias.label)
                      & (long["probe"] == "linear") & (long["encoder"] == "x")]
-        rows = []
-        for semantics, paper_row in values.items():
-            ours = cells[cells["semantics"] == semantics].groupby("factor")["score"].agg(
-                ["mean", lambda v: float(v.std(ddof=0))])
-            for name, paper in zip(names, paper_row):
-                if name in ours.index:
-                    rows.append({"semantics": semantics, "factor": name, "paper": paper,
-                                 "ours": ours.loc[name].iloc[0], "ours_sd": ours.loc[name].iloc[1]})
-        frame = pd.DataFrame(rows)
-        if len(frame):
-            frame["difference"] = frame["ours"] - frame["paper"]
-            frame["profile"] = profile
-        out[key] = frame
+        paper = pd.DataFrame([{"semantics": semantics, "factor": name, "paper": value}
+                              for semantics, row in values.items() for name, value in zip(names, row)])
+        ours = (cells.groupby(["semantics", "factor"], sort=False)["score"]
+                .agg(ours="mean", ours_sd=lambda v: float(v.std(ddof=0))).reset_index())
+        out[key] = comparison_table(ours, paper, ["semantics", "factor"], profile, stats=["ours_sd"])
     return out
 
 

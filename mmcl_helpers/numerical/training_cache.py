@@ -1,16 +1,14 @@
-"""The numerical study's training cache: which file holds the encoders of one training request.
+"""The numerical study's encoders in the model store (:mod:`~mmcl_helpers.core.model_store`).
 
-:func:`training_cache_path` names the file by a hash of every input of training; the weights are
-stored as tensors plus a JSON record by :mod:`~mmcl_helpers.core.storage`, and
-``_load_cached_result`` rebuilds a :class:`~mmcl_helpers.numerical.training.TrainResult` from them (any
-mismatch is a cache miss that warns). :func:`~mmcl_helpers.numerical.experiments.run_numerical` uses it.
+:func:`training_inputs` lists every input of one training request, :func:`training_cache_path`
+names its file, :func:`trained_encoders` reads it from the store or trains and files it, and
+:func:`load_cached_result` rebuilds a :class:`~mmcl_helpers.numerical.training.TrainResult` from a
+file (any mismatch is a miss that warns). :func:`~mmcl_helpers.numerical.experiments.run_numerical`
+uses it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -18,16 +16,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmcl_helpers.core import storage
+from mmcl_helpers.core import model_store
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.profiles import Profile
 from mmcl_helpers.numerical.simulation import MultimodalSimulation
-from mmcl_helpers.numerical.training import TrainResult, build_encoders
+from mmcl_helpers.numerical.training import TrainResult, build_encoders, train_mmcl
 
-__all__ = ["TRAINING_VERSION", "training_cache_path"]
+__all__ = ["KIND", "training_inputs", "training_cache_path", "load_cached_result", "trained_encoders"]
 
-# Part of every cache key: bump it whenever a change to the code alters what training produces.
-TRAINING_VERSION = 2
+#: The model store's folder for the numerical encoders.
+KIND = "numerical"
+
+
+def training_inputs(
+    settings: Sequence[CaptionBias], dependent: bool, n_image: int, n_text: int, profile: Profile,
+    seed: int, encoding_sizes: list[int] | None, device: str,
+) -> dict:
+    """Every input of one :func:`~mmcl_helpers.numerical.training.train_mmcl` request, as JSON values
+    (settings, latent model, profile, seed, encoding sizes, device type)."""
+    return {
+        "settings": [[sorted(b.selected), sorted(b.perturbed), b.p_perturb, b.n_semantic]
+                     for b in settings],
+        "dependent": dependent, "n_image": n_image, "n_text": n_text, "profile": asdict(profile),
+        "seed": seed, "encoding_sizes": encoding_sizes, "device": torch.device(device).type,
+    }
 
 
 def training_cache_path(
@@ -36,27 +48,46 @@ def training_cache_path(
 ) -> Path:
     """Where :func:`run_numerical` keeps the encoders trained for exactly these inputs.
 
-    The file name hashes every input of training (settings, latent model, profile, seed, encoding
-    sizes, device type, torch version, :data:`TRAINING_VERSION` and a digest of the package's
-    source, :func:`~mmcl_helpers.core.storage.source_digest`), so a changed input or a changed code
-    never reads a stale model. The folder is ``$MMCL_CACHE_DIR`` (default
+    The file name hashes :func:`training_inputs` with the store version, the torch version and a
+    digest of the package's source (:func:`~mmcl_helpers.core.model_store.model_path`), so a changed
+    input or a changed code never reads a stale model. The folder is ``$MMCL_CACHE_DIR`` (default
     ``~/.cache/mmcl_helpers``) ``/numerical``. The ``.pt`` file holds tensors only (read with
     ``weights_only=True``); the ``.json`` beside it holds the inputs, which must match on load.
     """
-    payload = json.dumps(_training_request(settings, dependent, n_image, n_text, profile, seed,
-                                           encoding_sizes, device), sort_keys=True)
-    key = hashlib.sha256(payload.encode()).hexdigest()[:20]
-    return storage.default_cache_dir() / "numerical" / f"mmcl-{key}.pt"
+    return model_store.model_path(KIND, training_inputs(settings, dependent, n_image, n_text, profile,
+                                                        seed, encoding_sizes, device))
 
 
-def _training_request(settings, dependent, n_image, n_text, profile, seed, encoding_sizes, device) -> dict:
-    return {
-        "version": TRAINING_VERSION, "torch": torch.__version__, "source": storage.source_digest(),
-        "settings": [[sorted(b.selected), sorted(b.perturbed), b.p_perturb, b.n_semantic]
-                     for b in settings],
-        "dependent": dependent, "n_image": n_image, "n_text": n_text, "profile": asdict(profile),
-        "seed": seed, "encoding_sizes": encoding_sizes, "device": torch.device(device).type,
-    }
+def trained_encoders(
+    sim: MultimodalSimulation, dependent: bool, n_image: int, n_text: int, profile: Profile, seed: int,
+    encoding_sizes: list[int] | None, device: str, progress: bool | None = None,
+    cache: bool | None = None,
+) -> tuple[TrainResult, bool]:
+    """The encoders of ``sim`` 's settings: from the model store, else trained and filed.
+
+    Returns:
+        ``(result, from_store)``.
+    """
+    inputs = training_inputs(sim.biases, dependent, n_image, n_text, profile, seed, encoding_sizes,
+                             device)
+    return model_store.fetch_or_train(
+        KIND, inputs, lambda: train_mmcl(sim, profile, seed, encoding_sizes, device, progress),
+        _pack, lambda tensors, meta: _result_from_tensors(tensors, meta, sim, profile, device),
+        cache=cache, plan={"models": len(sim.biases), "steps": profile.steps})
+
+
+def load_cached_result(path: Path, inputs: dict, sim: MultimodalSimulation, profile: Profile,
+                       device: str) -> TrainResult | None:
+    """The :class:`TrainResult` kept at ``path`` for ``inputs`` (:func:`training_inputs`), else None
+    (a damaged or foreign file warns)."""
+    return model_store.load_model(
+        KIND, inputs, lambda tensors, meta: _result_from_tensors(tensors, meta, sim, profile, device),
+        path)
+
+
+def _pack(result: TrainResult) -> tuple[dict, dict]:
+    return _result_tensors(result), {"seconds": result.seconds, "members": result.members,
+                                     "config": result.config}
 
 
 def _result_tensors(result: TrainResult) -> dict[str, torch.Tensor]:
@@ -87,17 +118,3 @@ def _result_from_tensors(tensors: dict, meta: dict, sim: MultimodalSimulation, p
         raise ValueError("the cached loss history has the wrong shape")
     return TrainResult(list(sim.biases), f_x, f_t, members, history, float(meta["seconds"]),
                        dict(meta["config"]))
-
-
-def _load_cached_result(path: Path, request: dict, sim: MultimodalSimulation, profile: Profile,
-                        device: str) -> TrainResult | None:
-    loaded = storage.load_weights(path, request)
-    if loaded is None:
-        return None
-    try:
-        return _result_from_tensors(*loaded, sim, profile, device)
-    except Exception as err:  # noqa: BLE001 - a file that does not fit the request is a miss
-        warnings.warn(f"ignoring the cache file {path} (it does not fit these settings: "
-                      f"{type(err).__name__}: {str(err)[:120]}); training again.", storage.CacheWarning,
-                      stacklevel=3)
-        return None

@@ -28,7 +28,7 @@ Matching rules (:func:`find_mentions`):
 The vocabulary of the book's rendered scenes is
 :func:`~mmcl_helpers.datasets.scene_audit.scene_vocabulary`;
 :func:`~mmcl_helpers.datasets.scene_audit.scene_audit_frame` builds the table to audit from a
-batch of scenes and their captions (both also importable from here, kept for compatibility).
+batch of scenes and their captions.
 """
 
 from __future__ import annotations
@@ -44,10 +44,9 @@ import pandas as pd
 
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.datasets.tokens import mention_tokens
-from mmcl_helpers.datasets.vocabulary import AuditInputError, vocabulary_from_names
+from mmcl_helpers.datasets.vocabulary import AuditInputError
 
 __all__ = [
-    "AuditInputError",
     "LIKELY_LEARNED",
     "AT_RISK",
     "LIKELY_DISCARDED",
@@ -57,7 +56,6 @@ __all__ = [
     "find_mentions",
     "caption_mentions",
     "audit_captions",
-    "vocabulary_from_names",
 ]
 
 LIKELY_LEARNED, AT_RISK, LIKELY_DISCARDED = "likely learned", "at risk", "likely discarded"
@@ -392,16 +390,3 @@ def audit_captions(
         ))
     return pd.DataFrame.from_records(rows).set_index("attribute")
 
-
-# ----------------------------------------------------------------------------------------------
-# Names kept for compatibility
-
-
-def __getattr__(name: str):
-    # The scenes' vocabulary and audit frame live in mmcl_helpers.datasets.scene_audit (dataset
-    # knowledge); this lazy lookup keeps ``from mmcl_helpers.practice.audit import scene_vocabulary``.
-    if name in ("scene_vocabulary", "scene_audit_frame"):
-        from mmcl_helpers.datasets import scene_audit
-
-        return getattr(scene_audit, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

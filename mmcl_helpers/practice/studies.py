@@ -36,6 +36,7 @@ import torch
 from sklearn.metrics import matthews_corrcoef
 
 from mmcl_helpers.core import validation as val
+from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
 from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR, StudyResult, recovery_class
 from mmcl_helpers.datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
@@ -53,15 +54,13 @@ from mmcl_helpers.numerical.probes import FactorSpec, mlp_classifier, probe_repr
 from mmcl_helpers.practice.audit import AuditThresholds, audit_captions, audit_verdict
 
 __all__ = [
-    "LEARNED_BAR",
-    "DISCARDED_BAR",
-    "recovery_class",
     "carried_factors",
     "policy_profile",
     "policy_encoding_size",
     "policy_role",
     "PolicyStudy",
     "run_policy_study",
+    "policy_study_plan",
     "shift_scores",
     "audit_study",
     "recovery_curves",
@@ -70,9 +69,6 @@ __all__ = [
     "disagreement_reason",
     "agreement_by_seed",
 ]
-
-# LEARNED_BAR, DISCARDED_BAR and recovery_class live in mmcl_helpers.core.results; they are
-# re-exported here (kept for compatibility).
 
 
 def _rules(policy: Mapping[str, MentionPolicy | tuple[float, float]]) -> dict[str, MentionPolicy]:
@@ -132,8 +128,8 @@ class PolicyStudy(StudyResult):
     Attributes:
         scores: long table (:data:`~mmcl_helpers.core.results.SCORE_COLUMNS`), one row per policy, seed,
             factor and probe, columns policy, seed, kind (semantic / image-specific), encoder
-            (always ``x``), factor, role (:func:`policy_role`), probe (mlp / linear), metric (MCC /
-            R2), score, explained (score of the same probe from the true values of the *other*
+            (always ``x``), factor, role (:func:`policy_role`), probe (mlp / linear), metric (``mcc``
+            / ``r2``), score, explained (score of the same probe from the true values of the *other*
             factors the captions carry; 0 when there are none) and direct (``max(score - explained,
             0)``).
         z: ``(policy, seed)`` -> ``(z_probe_train, z_probe_test)``, the image representations.
@@ -178,8 +174,6 @@ def run_policy_study(
     device: str | None = None,
     progress: bool | None = None,
     cache_dir: str | None = None,
-    *,
-    settings: ImageTextProfile | None = None,
 ) -> PolicyStudy:
     """Train one pair of encoders per policy and seed on the same scenes; probe ẑ_x.
 
@@ -190,19 +184,16 @@ def run_policy_study(
         data_seed: seed of the rendered scenes (train, probe-train and probe-test splits).
         device, progress: as in :func:`~mmcl_helpers.image_text.pair_training.train_pair_encoders`.
         cache_dir: render cache folder.
-        settings: the former name of ``profile`` (kept for compatibility).
 
     Returns:
         :class:`PolicyStudy`.
     """
     if not policies:
         raise ValueError("policies is empty: give at least one label -> policy.")
-    if settings is not None and profile is not None:
-        raise ValueError("give the sizes once: profile=... (settings= is its former name).")
     ok = val.check_params("run_policy_study", seeds=(seeds, val.SEEDS), data_seed=(data_seed, val.NONNEG_INT),
-                          profile=(profile or settings, [val.InstanceOf(ImageTextProfile), None]))
+                          profile=(profile, [val.InstanceOf(ImageTextProfile), None]))
     device = val.check_device(device, "run_policy_study")
-    profile = profile or settings or image_text_profile()
+    profile = profile or image_text_profile()
     seeds = [ok["seeds"]] if isinstance(ok["seeds"], int) else list(ok["seeds"])
     t0 = time.perf_counter()
     # The scenes of chapter 5 (with its contrast groups when the profile asks for them).
@@ -271,6 +262,20 @@ def run_policy_study(
     seconds = {"render": round(t_render, 1), "train": round(t_train, 1), "probe": round(t_probe, 1)}
     return PolicyStudy(pd.concat(frames, ignore_index=True), z, lat, caps, dict(policies), seconds,
                        config)
+
+
+def policy_study_plan(
+    policies: Mapping[str, Mapping[str, MentionPolicy | tuple[float, float]]],
+    seeds: int | Sequence[int] = 0,
+    profile: ImageTextProfile | None = None,
+) -> list[PlannedTraining]:
+    """What :func:`run_policy_study` with these arguments trains: one pair of encoders per policy
+    and seed, each with the sizes ``profile.for_setting`` gives its carried factors."""
+    profile = profile or image_text_profile()
+    n_seeds = 1 if isinstance(seeds, int) else len(list(seeds))
+    return merge_plans([PlannedTraining("image_text", 1, n_seeds, profile.steps,
+                                        profile.for_setting(len(carried_factors(p))))
+                        for p in policies.values()])
 
 
 def shift_scores(
