@@ -418,7 +418,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise _UsageError(f"--n-semantic {args.n_semantic}: the ablation sweep (in --sweeps) needs "
                           "--n-semantic 8 or more; raise it or drop ablation from --sweeps.")
     pg.check_sizes(jobs, args.n_semantic, args.n_modality)
-    spec = pg._programme_spec(profile, args.n_semantic, args.n_modality)
+    spec = pg.programme_spec(profile, args.n_semantic, args.n_modality)
     _check_sweep_out(args, spec)
     executor = _sweep_executor(args)  # an unreachable scheduler fails here, before any file is written
     print(f"{profile}", file=sys.stderr)

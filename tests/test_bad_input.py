@@ -23,8 +23,8 @@ from mmcl_helpers.core.biases import CaptionBias, InvalidIndexSetError, theta_to
 from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.profiles import get_profile, image_text_profile
 from mmcl_helpers.datasets import mpi3d
-from mmcl_helpers.datasets.captions import build_vocab, encode_captions
 from mmcl_helpers.datasets.scenes import load_or_render, render_scenes, sample_scene_latents
+from mmcl_helpers.datasets.tokens import build_vocab, encode_captions
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
 from mmcl_helpers.image_text.pair_training import (
     NotLearningWarning,

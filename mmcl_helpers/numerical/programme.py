@@ -75,6 +75,7 @@ __all__ = [
     "check_folder",
     "check_job",
     "check_scheduler_address",
+    "programme_spec",
     "run_job",
     "run_programme",
     "combine",
@@ -243,7 +244,7 @@ def run_job(job: Job, out: str | Path, profile: Profile, n_semantic: int = 10, n
     _write_csv(folder / "scores.csv", table)
     files = {name: {"sha256": file_sha256(folder / name)} for name in JOB_FILES[:3]}
     files["scores.csv"]["rows"] = len(table)
-    record = {"job": asdict(job), "programme": _spec_digest(_programme_spec(profile, n_semantic, n_modality)),
+    record = {"job": asdict(job), "programme": _spec_digest(programme_spec(profile, n_semantic, n_modality)),
               "files": files}
     _write_text(folder / "record.json", json.dumps(record, indent=1))
     return str(folder)
@@ -413,7 +414,8 @@ def dask_executor(address: str | object, timeout: float | None = None) -> cf.Exe
     return client.get_executor(pure=False, **({"resources": {"GPU": 1}} if has_gpu else {}))
 
 
-def _programme_spec(profile: Profile, n_semantic: int, n_modality: int) -> dict:
+def programme_spec(profile: Profile, n_semantic: int, n_modality: int) -> dict:
+    """The sizes that define a programme (written to ``programme.json``; a resume must match them)."""
     return {"profile": asdict(profile), "n_semantic": n_semantic, "n_modality": n_modality}
 
 
@@ -558,7 +560,7 @@ def run_programme(
     """
     out = Path(out)
     check_sizes(jobs, n_semantic, n_modality)
-    spec = _programme_spec(profile, n_semantic, n_modality)
+    spec = programme_spec(profile, n_semantic, n_modality)
     check_folder(out, spec, force)
     spec = _prepare_folder(out, spec)
     say = report or (lambda _text: None)
