@@ -266,8 +266,10 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
     model when ``align_weight`` is not 1), those with fewer than ``stride1_from`` unbiased
     factors at stride 2 (kind ``"image-text, stride 2"``), and, with MPI3D-complex, 9;
     chapter 6 three policies over at least three seeds and six over one, at the sizes of
-    :func:`~mmcl_helpers.practice.studies.policy_profile` (its describe policy at the profile's first
-    stage, the others at stride 2 when the profile's ``stride1_from`` asks for it).
+    :func:`~mmcl_helpers.practice.studies.policy_profile`, each study with one architecture
+    (:func:`~mmcl_helpers.practice.studies.study_architecture`): the three shift policies at the
+    first stage of the describe policy (four carried factors), the rate policies (at most three)
+    at stride 2 when the profile's ``stride1_from`` asks for it).
     """
     seeds, stride = profile.seeds, profile.dependent_stride
     dep = len(range(0, 10, stride)) + (0 if 9 % stride == 0 else 1)
@@ -289,15 +291,17 @@ def chapter_workload(profile: Profile, image_text) -> dict[str, list[tuple[str, 
 
 
 def _policy_jobs(image_text) -> list[tuple[str, int, int, int]]:
-    """Chapter 6's models: the describe policy (four carried factors) over at least three seeds,
-    the omit and misreport policies (three) likewise and six rate policies (at most three) over
-    one, each at the first stage :func:`~mmcl_helpers.practice.studies.policy_profile` gives it."""
+    """Chapter 6's models: the three shift policies over at least three seeds, all at the first
+    stage of the describe policy (four carried factors; one architecture per study,
+    :func:`~mmcl_helpers.practice.studies.study_architecture`), and six rate policies (at most
+    three) over one, at the first stage :func:`~mmcl_helpers.practice.studies.policy_profile`
+    gives three factors."""
     from mmcl_helpers.practice.studies import policy_profile
 
     policies = policy_profile(image_text)
     shift_seeds = max(3, image_text.seeds)
     runs: dict[str, int] = {}
-    for factors, count in [(4, shift_seeds), (3, 2 * shift_seeds + 6)]:
+    for factors, count in [(4, 3 * shift_seeds), (3, 6)]:
         kind = ("image-text" if policies.for_setting(factors).first_stride == image_text.first_stride
                 else "image-text, stride 2")
         runs[kind] = runs.get(kind, 0) + count
