@@ -22,6 +22,7 @@ from mmcl_helpers.practice.studies import (
     recovery_curves,
     run_policy_study,
     shift_scores,
+    study_architecture,
 )
 
 
@@ -95,6 +96,18 @@ def test_describe_and_sizes():
     assert policy_encoding_size({}) == 3
 
 
+def test_study_architecture_is_the_densest_policys():
+    prof = image_text_settings("cpu").with_overrides(first_stride=1, stride1_from=4, dims_per_factor=2)
+    full = {f: (1, 0) for f in ("shape", "x_pos", "y_pos", "b_color")}
+    three = {f: (1, 0) for f in ("shape", "x_pos", "y_pos")}
+    arch, size = study_architecture({"describe": full, "omit": three}, prof)
+    assert (arch.first_stride, size) == (1, 8)  # four carried factors: stride 1, 2 x 4 outputs
+    arch, size = study_architecture({"omit": three, "one": {"shape": (1, 0)}}, prof)
+    assert (arch.first_stride, size) == (2, 6)
+    with pytest.raises(ValueError, match="policies is empty"):
+        study_architecture({}, prof)
+
+
 @pytest.mark.parametrize("score, cls", [(0.8, "learned"), (0.79, "partly learned"), (0.2, "discarded"),
                                         (0.21, "partly learned"), (0.0, "discarded")])
 def test_recovery_class_bounds(score, cls):
@@ -142,6 +155,10 @@ def test_policy_study_runs_and_scores(tmp_path):
     pos = s0[(s0["policy"] == "pos") & (s0["probe"] == "linear")].set_index("factor")
     assert pos.loc["color", "explained"] > 0.6 and pos.loc["shape", "explained"] < 0.1
     assert study.table().shape == (12, 3)
+    # One architecture and one output size for every policy of the study (the densest policy's).
+    assert study.config["encoding_size"] == policy_encoding_size(policies["full"], settings.dims_per_factor)
+    assert study.config["first_stride"] == settings.for_setting(2).first_stride
+    assert {z[0].shape[1] for z in study.z.values()} == {study.config["encoding_size"]}
     shift = shift_scores(study, factor="b_color", threshold=0.5, task="shape", probe_steps=5)
     assert list(shift.columns) == ["policy", "seed", "split", "n", "mcc"]
     assert len(shift) == 12 and (shift["n"] > 0).all()  # 3 policies x 2 seeds x 2 splits

@@ -1,8 +1,18 @@
 """The book's image-text recipe: encoding sizes per factor, the departures table, chapter 6's sizes."""
 
+import dataclasses
+
 import pytest
 
-from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES, RECIPE_REASONS, image_text_departures
+from mmcl_helpers.core.profiles import (
+    FOLDED_FIELDS,
+    IMAGE_TEXT_PROFILES,
+    NOT_SETTINGS,
+    PAPER_IMAGE_TEXT,
+    RECIPE_REASONS,
+    ImageTextProfile,
+    image_text_departures,
+)
 from mmcl_helpers.datasets.naming import named_perturbation_sweep, named_selection_sweep
 from mmcl_helpers.datasets.policies import MentionPolicy
 from mmcl_helpers.datasets.scenes import SCENE_ENCODING_SIZES, scene_encoding_size
@@ -27,12 +37,19 @@ def test_dims_per_factor_gives_at_least_the_papers_size():
 
 
 def test_departures_name_every_changed_field_with_a_reason():
-    assert image_text_departures("paper").empty
     cpu = image_text_departures("cpu")
-    assert {"group_fraction", "false_negatives", "first_stride", "dims_per_factor", "tau"} <= set(cpu.index)
+    assert {"group_fraction", "false_negatives", "first_stride", "dims_per_factor", "tau", "batch_size",
+            "warmup", "scene_columns", "steps"} <= set(cpu.index)
     assert (cpu["why"] == [RECIPE_REASONS[f] for f in cpu.index]).all()
     assert "contrast groups of 4" in cpu.loc["group_fraction", "this profile"]
     assert cpu.loc["group_fraction", "paper"] == "i.i.d. batches"
+    assert cpu.loc["batch_size", ["paper", "this profile"]].tolist() == ["256", "128"]
+    assert "cosine decay" in cpu.loc["warmup", "this profile"]
+    # The paper profile keeps the paper's hyper-parameters but not its encoders or MPI3D's steps.
+    paper = image_text_departures("paper")
+    assert {"steps", "widths", "grad_clip"} <= set(paper.index)
+    assert "200,000 (MPI3D-complex)" in paper.loc["steps", "paper"]
+    assert not {"batch_size", "lr", "tau", "warmup", "n_train", "seeds"} & set(paper.index)
     # A field equal to the paper's is not a departure.
     same = IMAGE_TEXT_PROFILES["cpu"].with_overrides(first_stride=2)
     assert "first_stride" not in image_text_departures(same).index
@@ -40,12 +57,59 @@ def test_departures_name_every_changed_field_with_a_reason():
         image_text_departures(3)
 
 
+def test_every_profile_field_is_compared_with_the_paper():
+    """A new ImageTextProfile field must get a row (with the paper's value and a reason), be shown
+    in another field's row, or be declared no setting: the departures table cannot forget it."""
+    fields = {f.name for f in dataclasses.fields(ImageTextProfile)}
+    rows, folded = set(PAPER_IMAGE_TEXT), set(FOLDED_FIELDS)
+    assert rows | folded | NOT_SETTINGS == fields
+    assert not (rows & folded) and not (rows & NOT_SETTINGS) and not (folded & NOT_SETTINGS)
+    assert set(RECIPE_REASONS) == rows and all(RECIPE_REASONS.values())
+    assert set(FOLDED_FIELDS.values()) <= rows
+    # Each row compares with the paper's value: a profile at that value has no row for it
+    # (unless no value matches the paper), any other value has one.
+    cpu = IMAGE_TEXT_PROFILES["cpu"]
+    for name, (value, _) in PAPER_IMAGE_TEXT.items():
+        if value is None:
+            assert name in image_text_departures(cpu).index
+            continue
+        at = cpu.with_overrides(**{name: value})
+        assert name not in image_text_departures(at).index
+        assert name in image_text_departures(at.with_overrides(**{name: _other(at, name)})).index
+    # A folded field shows in its row: changing it changes the row's words.
+    for name, row in FOLDED_FIELDS.items():
+        changed = cpu.with_overrides(**{name: _other(cpu, name)})
+        assert (image_text_departures(changed).loc[row, "this profile"]
+                != image_text_departures(cpu).loc[row, "this profile"]), name
+    for name, p in IMAGE_TEXT_PROFILES.items():
+        table = image_text_departures(p)
+        differs = {f for f, (value, _) in PAPER_IMAGE_TEXT.items() if value is None or getattr(p, f) != value}
+        assert set(table.index) == differs, name
+
+
+def _other(p, name):
+    """A valid value of field ``name`` different from ``p``'s."""
+    value = getattr(p, name)
+    alternatives = {"first_stride": {1: 2, 2: 1}, "scene_columns": {"key": "all", "all": "key"},
+                    "false_negatives": {"keep": "mask", "mask": "keep"},
+                    "group_size": {4: 3}, "stride1_from": {4: 3}, "dims_per_factor": {2: 3, 0: 1},
+                    "align_weight": {1.0: 2.0, 6.0: 2.0}}
+    if name in alternatives:
+        return alternatives[name][value]
+    if name == "widths":
+        return tuple(w + 1 for w in value)
+    if name in ("warmup", "group_fraction", "align_from"):
+        return 0.5 if value != 0.5 else 0.25
+    return value + 1 if isinstance(value, int) else value * 1.5
+
+
 def test_policy_profile_keeps_the_recipe_but_the_late_pull():
     cpu = IMAGE_TEXT_PROFILES["cpu"]
     p = policy_profile(cpu)
     assert p.align_weight == 1.0 and p.with_overrides(align_weight=cpu.align_weight,
                                                       align_from=cpu.align_from) == cpu
-    # The describe policy (four carried factors) keeps stride 1, three factors get stride 2.
+    # Four carried factors keep stride 1, three get stride 2 (a study trains all its policies at
+    # the densest one's, studies.study_architecture).
     assert p.for_setting(4).first_stride == 1 and p.for_setting(3).first_stride == 2
     with pytest.raises((TypeError, ValueError), match="profile"):
         policy_profile("cpu")

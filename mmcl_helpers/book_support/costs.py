@@ -270,8 +270,9 @@ def chapter_plans(profile: Profile, image_text) -> dict[str, list[PlannedTrainin
     :func:`~mmcl_helpers.image_text.alignment.alignment_plan`) and, with MPI3D-complex, its sweeps
     (:func:`~mmcl_helpers.image_text.sweeps.mpi3d_sweep_plan`); chapter 6 its three shift
     policies over at least three seeds and its six rate policies over one, at the sizes of
-    :func:`~mmcl_helpers.practice.studies.policy_profile`
-    (:func:`~mmcl_helpers.practice.studies.policy_study_plan`).
+    :func:`~mmcl_helpers.practice.studies.policy_profile`, one architecture per study
+    (:func:`~mmcl_helpers.practice.studies.policy_study_plan`, which picks it with
+    :func:`~mmcl_helpers.practice.studies.study_architecture` as the study does).
     """
     from mmcl_helpers.core.biases import CaptionBias
     from mmcl_helpers.datasets.policies import MentionPolicy

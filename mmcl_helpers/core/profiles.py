@@ -55,6 +55,9 @@ __all__ = [
     "image_text_table",
     "image_text_departures",
     "RECIPE_REASONS",
+    "PAPER_IMAGE_TEXT",
+    "FOLDED_FIELDS",
+    "NOT_SETTINGS",
 ]
 
 
@@ -265,7 +268,8 @@ class ImageTextProfile:
     a stride-1 first stage for settings with four or more unbiased factors and two output
     dimensions per unbiased factor; and where a short run leaves image-specific factors and the
     phrasing inside the clusters: a late pull on matched pairs (``align_weight``, ``align_from``).
-    :func:`image_text_departures` lists each with its reason; ``paper`` keeps the paper's.
+    :func:`image_text_departures` lists every difference from the paper with its reason; ``paper``
+    keeps the paper's hyper-parameters but not its ResNet-18 or its 200,000 MPI3D-complex steps.
 
     Attributes:
         name: the profile name (``smoke``, ``cpu``, ``gpu``, ``paper``).
@@ -428,31 +432,87 @@ def image_text_table() -> pd.DataFrame:
     return profiles_table("image_text")
 
 
-#: Why a profile's image-text recipe may differ from the paper's (App. E), field by field, as
-#: chapter 5's departures table prints them beside the values.
+#: The paper's image-text recipe (Cai et al. 2025, App. D for MPI3D-complex, App. E for
+#: Causal3DIdent), one entry per :class:`ImageTextProfile` field that has a row in
+#: :func:`image_text_departures`: ``(value, words)``. ``value`` is what the field would hold to
+#: match the paper, or ``None`` where no value of the field does (the paper's ResNet-18 is not one
+#: of the book's encoders, its step count differs between the two datasets); such a field is a
+#: departure at every profile, ``paper`` included.
+PAPER_IMAGE_TEXT: dict[str, tuple[object, str]] = {
+    "n_train": (80_000, "80,000 Causal3DIdent scenes"),
+    "n_probe_train": (10_000, "10,000"),
+    "n_probe_test": (10_000, "10,000"),
+    "steps": (None, "100,000 (Causal3DIdent), 200,000 (MPI3D-complex)"),
+    "batch_size": (256, "256"),
+    "lr": (1e-5, "1e-05 (Adam)"),
+    "warmup": (0.0, "constant rate (no warm-up, no decay)"),
+    "tau": (1.0, "1"),
+    "widths": (None, "ResNet-18 with a 100-d linear head; text: one-hot tokens into a CNN"),
+    "grad_clip": (None, "not stated for the image-text runs"),
+    "probe_steps": (10_000, "10,000"),
+    "seeds": (3, "3"),
+    "mpi3d_train": (44_720, "44,720 (the train split)"),
+    "first_stride": (2, "one image encoder for every setting"),
+    "group_fraction": (0.0, "i.i.d. batches"),
+    "scene_columns": ("all", "every setting: 13 models"),
+    "false_negatives": ("keep", "every other caption is a negative"),
+    "dims_per_factor": (0, "the paper's sizes (3-7)"),
+    "align_weight": (1.0, "1 (Eq. 1)"),
+}
+
+#: Fields whose value is part of another field's row (their own value only matters through it):
+#: field -> the row that shows it.
+FOLDED_FIELDS: dict[str, str] = {
+    "hidden": "widths", "text_embed": "widths", "text_channels": "widths",
+    "group_size": "group_fraction", "stride1_from": "first_stride", "align_from": "align_weight",
+}
+
+#: Fields that are no setting at all (never compared with the paper).
+NOT_SETTINGS: frozenset[str] = frozenset({"name"})
+
+#: Why a profile's image-text recipe may differ from the paper's, one reason per row of
+#: :func:`image_text_departures` (every key of :data:`PAPER_IMAGE_TEXT`).
 RECIPE_REASONS: dict[str, str] = {
-    "group_fraction": "contrast groups (scenes sharing every factor but the shape) keep the shape "
-                      "from being crowded out by easier factors (feature suppression)",
-    "false_negatives": "captions that state the same thing are not negatives of each other, so the "
-                       "loss no longer rewards telling them apart by their phrasing",
+    "n_train": "rendering and storing 80,000 pictures does not fit a CPU budget; fewer scenes, "
+               "each seen more often",
+    "n_probe_train": "fewer held-out scenes to fit the probes on, to fit the budget",
+    "n_probe_test": "fewer held-out scenes to score the probes on, to fit the budget",
+    "steps": "a CPU affords minutes, not GPU-days; every profile trains both datasets with one step "
+             "count, so MPI3D-complex gets the Causal3DIdent count (at paper: half of its 200,000)",
+    "batch_size": "a step's cost grows with the batch; smaller profiles halve it (or more) to fit "
+                  "the budget",
+    "lr": "a larger rate trains the compact encoders in about a thousand steps",
+    "warmup": "with the larger rate, a short warm-up keeps the first steps stable and cosine decay "
+              "lets a short run settle",
+    "tau": "with cosine similarity and tau 1 the logits lie in [-1, 1] and the loss hardly moves "
+           "in a CPU budget",
+    "widths": "the book's own small residual CNN and word-CNN, sized by profile (no torchvision); "
+              "a ResNet-18 is far beyond a CPU budget",
+    "grad_clip": "the paper gives no clipping for these runs; the book clips at every profile as "
+                 "a guard against rare large steps",
+    "probe_steps": "fewer probe steps to fit the budget",
+    "seeds": "fewer seeds to fit the budget; the spread over seeds is not measured at one seed",
+    "mpi3d_train": "fewer MPI3D-complex training images to fit the budget",
     "first_stride": "a stride-1 first stage keeps the 32x32 map (as a ResNet-18's first stage "
                     "does), so the silhouettes stay apart next to several other factors; settings "
                     "with fewer unbiased factors learn the shape at stride 2, at half the cost",
+    "group_fraction": "contrast groups (scenes sharing every factor but the shape) keep the shape "
+                      "from being crowded out by easier factors (feature suppression)",
+    "scene_columns": "to fit a CPU budget, chapter 5 trains only the columns its comparisons read "
+                     "(KEY_SCENE_COLUMNS)",
+    "false_negatives": "captions that state the same thing are not negatives of each other, so the "
+                       "loss no longer rewards telling them apart by their phrasing",
+    "dims_per_factor": "cosine similarity leaves one dimension fewer than the output size; a "
+                       "seven-valued shape needs more than one of them next to six other factors",
     "align_weight": "once the clusters are apart, InfoNCE at a small temperature hardly pulls on "
                     "what varies inside one (object size, phrasing); a stronger pull on matched "
                     "pairs late in training lowers it and keeps the theorem's minimisers, which "
                     "are perfectly aligned",
-    "dims_per_factor": "cosine similarity leaves one dimension fewer than the output size; a "
-                       "seven-valued shape needs more than one of them next to six other factors",
-    "tau": "with cosine similarity and tau 1 the logits lie in [-1, 1] and the loss hardly moves "
-           "in a CPU budget",
-    "lr": "a larger rate with warm-up and cosine decay trains in about a thousand steps",
-    "steps": "a CPU affords minutes, not GPU-days",
 }
 
 
 def _recipe_value(p: ImageTextProfile, name: str) -> str:
-    """One recipe field of a profile, in words."""
+    """One row of the departures table for a profile, in words (folded fields included)."""
     if name == "group_fraction":
         if p.group_fraction == 0:
             return "i.i.d. batches"
@@ -465,7 +525,7 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
         if p.first_stride == 1 and p.stride1_from > 0:
             return (f"first stage stride 1 where at least {p.stride1_from} unbiased factors "
                     "are captioned, else 2")
-        return f"first stage stride {p.first_stride}"
+        return f"first stage stride {p.first_stride} for every setting"
     if name == "align_weight":
         if p.align_weight == 1:
             return "1 (Eq. 1)"
@@ -475,24 +535,43 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
     if name == "dims_per_factor":
         return ("the paper's sizes (3-7)" if p.dims_per_factor == 0
                 else f"max(paper's size, {p.dims_per_factor} x unbiased factors)")
-    return f"{getattr(p, name):g}" if name != "steps" else f"{p.steps:,d}"
+    if name == "widths":
+        return (f"compact residual CNN, stages {p.widths}, heads of width {p.hidden}; text: "
+                f"{p.text_embed}-d word embedding, {p.text_channels}-channel 1-D convs")
+    if name == "warmup":
+        return ("constant rate (no warm-up, no decay)" if p.warmup == 0
+                else f"{p.warmup:g} of the steps warm-up, then cosine decay")
+    if name == "scene_columns":
+        return "every setting: 13 models" if p.scene_columns == "all" else "the key columns: 7 models"
+    if name == "steps":
+        return f"{p.steps:,d} (both datasets)"
+    if name in ("n_train", "n_probe_train", "n_probe_test", "probe_steps", "mpi3d_train"):
+        return f"{getattr(p, name):,d}"
+    return f"{getattr(p, name):g}"
 
 
 def image_text_departures(profile: ImageTextProfile | str | None = None) -> pd.DataFrame:
-    """Where a profile's image-text training recipe departs from the ``paper`` profile's, and why.
+    """Every way a profile's image-text training departs from the paper's (App. D, E), and why.
+
+    Generated from the fields of :class:`ImageTextProfile`: each field has a row
+    (:data:`PAPER_IMAGE_TEXT`, :data:`RECIPE_REASONS`), is shown in another field's row
+    (:data:`FOLDED_FIELDS`) or is no setting (:data:`NOT_SETTINGS`); ``tests/test_recipe.py``
+    checks that no field is left out.
 
     Args:
         profile: an :class:`ImageTextProfile`, a profile name, or ``None`` for the active one.
 
     Returns:
-        One row per field of :data:`RECIPE_REASONS` that differs from the ``paper`` profile
-        (index: the field), columns ``paper``, ``this profile`` and ``why``; no rows for the
-        ``paper`` profile itself. Sizes (data, widths) are in :func:`image_text_table`.
+        One row per field whose value differs from the paper's, or that no value of the field can
+        match (the encoders, the step count of two datasets, clipping), index: the field; columns
+        ``paper``, ``this profile`` and ``why``. The ``paper`` profile has rows too: it keeps the
+        paper's hyper-parameters but not its ResNet-18 or its MPI3D-complex step count.
     """
     if profile is None or isinstance(profile, str):
         profile = image_text_profile(profile)
     v.check_params("image_text_departures", profile=(profile, v.InstanceOf(ImageTextProfile)))
-    paper = IMAGE_TEXT_PROFILES["paper"]
-    rows = [(name, _recipe_value(paper, name), _recipe_value(profile, name), why)
-            for name, why in RECIPE_REASONS.items() if getattr(profile, name) != getattr(paper, name)]
+    rows = []
+    for name, (value, words) in PAPER_IMAGE_TEXT.items():
+        if value is None or getattr(profile, name) != value:
+            rows.append((name, words, _recipe_value(profile, name), RECIPE_REASONS[name]))
     return pd.DataFrame(rows, columns=["field", "paper", "this profile", "why"]).set_index("field")

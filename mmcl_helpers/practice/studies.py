@@ -57,6 +57,7 @@ __all__ = [
     "carried_factors",
     "policy_profile",
     "policy_encoding_size",
+    "study_architecture",
     "policy_role",
     "PolicyStudy",
     "run_policy_study",
@@ -102,9 +103,10 @@ def policy_profile(profile: ImageTextProfile) -> ImageTextProfile:
     """The sizes chapter 6 trains its policies with: ``profile`` without the late pull.
 
     Chapter 5's recipe otherwise: contrast groups, the false-negative mask, the encoding sizes,
-    and the first stage of :meth:`~mmcl_helpers.core.profiles.ImageTextProfile.for_setting` (stride 1
-    only for a policy that carries at least ``stride1_from`` factors; :func:`run_policy_study`
-    applies it per policy). Why no late pull (``align_weight`` 1): chapter 6 asks which semantic
+    and the first stage of :meth:`~mmcl_helpers.core.profiles.ImageTextProfile.for_setting`.
+    :func:`run_policy_study` trains every policy of one study with one architecture and one output
+    size (:func:`study_architecture`), so that policies differ in their captions only. Why no late
+    pull (``align_weight`` 1): chapter 6 asks which semantic
     factors an encoder learns, not whether it drops the image-specific ones, and the pull costs
     the shape part of its separation (chapter 5's late-pull section measures it); with the
     background described, the shape is the factor this chapter needs.
@@ -119,6 +121,27 @@ def policy_encoding_size(policy: Mapping[str, MentionPolicy | tuple[float, float
     least 3), or ``max(that, dims_per_factor * n)`` (as
     :func:`~mmcl_helpers.datasets.scenes.scene_encoding_size`)."""
     return encoding_size_for(len(carried_factors(policy)), dims_per_factor)
+
+
+def study_architecture(
+    policies: Mapping[str, Mapping[str, MentionPolicy | tuple[float, float]]],
+    profile: ImageTextProfile,
+) -> tuple[ImageTextProfile, int]:
+    """The one architecture and output size every policy of a study trains with.
+
+    Both are those chapter 5's recipe gives the policy that carries the most factors: the first
+    stage of :meth:`~mmcl_helpers.core.profiles.ImageTextProfile.for_setting` and
+    :func:`policy_encoding_size` for that many factors. A comparison of policies then changes the
+    captions alone, not the network or the size of its output.
+
+    Returns:
+        ``(profile the study trains with, encoding size)``.
+    """
+    if not policies:
+        raise ValueError("policies is empty: give at least one label -> policy.")
+    val.check_params("study_architecture", profile=(profile, val.InstanceOf(ImageTextProfile)))
+    most = max(len(carried_factors(p)) for p in policies.values())
+    return profile.for_setting(most), encoding_size_for(most, profile.dims_per_factor)
 
 
 @dataclass
@@ -177,6 +200,9 @@ def run_policy_study(
 ) -> PolicyStudy:
     """Train one pair of encoders per policy and seed on the same scenes; probe ẑ_x.
 
+    Every policy trains the same architecture with the same output size
+    (:func:`study_architecture`), so the policies differ in their captions only.
+
     Args:
         policies: label -> policy (factor -> :class:`MentionPolicy` or ``(mention, resample)``).
         seeds: training seeds (each also seeds the captions).
@@ -195,6 +221,7 @@ def run_policy_study(
     device = val.check_device(device, "run_policy_study")
     profile = profile or image_text_profile()
     seeds = [ok["seeds"]] if isinstance(ok["seeds"], int) else list(ok["seeds"])
+    arch, size = study_architecture(policies, profile)
     t0 = time.perf_counter()
     # The scenes of chapter 5 (with its contrast groups when the profile asks for them).
     scene_data, groups = scene_parts(profile, data_seed, cache_dir)
@@ -211,9 +238,7 @@ def run_policy_study(
         for label, policy in policies.items():
             t1 = time.perf_counter()
             caps[(label, seed)] = policy_captions(lat["train"], policy, seed=seed)
-            model = train_pair_encoders(img["train"], caps[(label, seed)].text,
-                                        policy_encoding_size(policy, profile.dims_per_factor),
-                                        profile.for_setting(len(carried_factors(policy))), seed=seed,
+            model = train_pair_encoders(img["train"], caps[(label, seed)].text, size, arch, seed=seed,
                                         device=device, progress=progress, desc=label,
                                         groups=groups, statements=caps[(label, seed)].statement)
             t2 = time.perf_counter()
@@ -256,8 +281,7 @@ def run_policy_study(
                                   for p, f in zip(scores["policy"], scores["factor"])])
         frames.append(scores)
     config = {"profile": asdict(profile), "seeds": seeds, "data_seed": data_seed,
-              "encoding_sizes": {k: policy_encoding_size(p, profile.dims_per_factor)
-                                 for k, p in policies.items()},
+              "encoding_size": size, "first_stride": arch.first_stride,
               "policies": {k: {f: asdict(r) for f, r in _rules(p).items()} for k, p in policies.items()}}
     seconds = {"render": round(t_render, 1), "train": round(t_train, 1), "probe": round(t_probe, 1)}
     return PolicyStudy(pd.concat(frames, ignore_index=True), z, lat, caps, dict(policies), seconds,
@@ -270,12 +294,12 @@ def policy_study_plan(
     profile: ImageTextProfile | None = None,
 ) -> list[PlannedTraining]:
     """What :func:`run_policy_study` with these arguments trains: one pair of encoders per policy
-    and seed, each with the sizes ``profile.for_setting`` gives its carried factors."""
+    and seed, all with the study's one architecture (:func:`study_architecture`)."""
     profile = profile or image_text_profile()
     n_seeds = 1 if isinstance(seeds, int) else len(list(seeds))
-    return merge_plans([PlannedTraining("image_text", 1, n_seeds, profile.steps,
-                                        profile.for_setting(len(carried_factors(p))))
-                        for p in policies.values()])
+    arch, _ = study_architecture(policies, profile)
+    return merge_plans([PlannedTraining("image_text", 1, n_seeds, arch.steps, arch)
+                        for _ in policies.values()])
 
 
 def shift_scores(
