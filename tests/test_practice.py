@@ -97,7 +97,7 @@ def test_describe_and_sizes():
 
 
 def test_study_architecture_is_the_densest_policys():
-    prof = image_text_settings("cpu").with_overrides(first_stride=1, stride1_from=4, dims_per_factor=2)
+    prof = image_text_profile("cpu").with_overrides(first_stride=1, stride1_from=4, dims_per_factor=2)
     full = {f: (1, 0) for f in ("shape", "x_pos", "y_pos", "b_color")}
     three = {f: (1, 0) for f in ("shape", "x_pos", "y_pos")}
     arch, size = study_architecture({"describe": full, "omit": three}, prof)
