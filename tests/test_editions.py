@@ -147,7 +147,8 @@ def test_numbers_run_through_the_book_as_sphinx_numbers_them(editions):
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 12
     ch4 = "\n".join(_text(c) for c in _cells(editions / "colab" / "book" / "04_identifiability_proof.ipynb"))
     assert re.search(r"^\*\*Theorem 1 \(", ch4, flags=re.M)
-    assert [int(n) for n in re.findall(r"^\*\*Assumption (\d+)", ch4, flags=re.M)] == [1, 2, 3, 4]
+    assert [int(n) for n in re.findall(r"^\*\*Assumption (\d+)", ch4, flags=re.M)] == [1, 2, 3, 4, 5]
+    assert [int(n) for n in re.findall(r"^\*\*Corollary (\d+)", ch4, flags=re.M)] == [1, 2]
     assert [int(n) for n in re.findall(r"^\*\*Lemma (\d+)", ch4, flags=re.M)] == [1, 2]
     assert "**Proof.**" in ch4
 

@@ -179,10 +179,14 @@ def test_chapter_4_states_the_theorem_as_referable_blocks_used_elsewhere():
     for kind, label in re.findall(r"```\{prf:(\w+)\}[^\n]*\n:label: (\S+)", ch4):
         kinds.setdefault(kind, []).append(label)
     assert kinds.get("theorem") == ["thm-identifiability"], labels
-    assert len(kinds.get("assumption", [])) == 4 and len(kinds.get("lemma", [])) == 2, kinds
+    # Assumptions 3.1-3.3 with the densities split out, plus the encoders into the cube
+    assert len(kinds.get("assumption", [])) == 5 and len(kinds.get("lemma", [])) == 2, kinds
+    assert sorted(kinds.get("corollary", [])) == ["cor-perturbation", "cor-selection"], kinds
     assert "{prf:proof}" in ch4 and "Known gap" in ch4
     for name in ("02_selection_bias.ipynb", "03_perturbation_bias.ipynb"):
         assert "{prf:ref}`thm-identifiability`" in md_text(name), name
+    for name in ("03_perturbation_bias.ipynb", "06_practice.ipynb"):
+        assert "{prf:ref}`cor-perturbation`" in md_text(name), name
 
 
 def test_the_readme_layout_table_lists_every_module():
