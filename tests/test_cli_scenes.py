@@ -117,3 +117,53 @@ def test_run_scene_sweeps_rejects_settings_that_are_not_sweeps_of_scene_biases(s
 
     with pytest.raises(ValueError, match="settings must map sweep names to non-empty"):
         run_scene_sweeps(image_text_profile("smoke"), settings=settings)
+
+
+def test_scenes_warns_naming_a_selected_unperturbed_factor_it_did_not_learn(cache, capsys, monkeypatch):
+    from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
+    from mmcl_helpers.core.results import UnlearnedFactorWarning
+
+    # Three steps learn nothing: the shape, selected and never perturbed, ends below the bar.
+    short = IMAGE_TEXT_PROFILES["smoke"].with_overrides(steps=3)
+    with pytest.warns(UnlearnedFactorWarning, match=r"never perturb shape.*sec-feature-suppression"):
+        scene_setting(["shape", "x_pos"], ["x_pos"], short, seed=0, progress=False)
+    monkeypatch.setitem(IMAGE_TEXT_PROFILES, "smoke", short)
+    assert main([*ARGS]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "never perturb shape" in err and "Feature suppression" in err
+
+
+def test_the_unlearned_warning_reads_only_unbiased_factors_from_z_x_mlp():
+    import warnings
+
+    from mmcl_helpers.core.results import LEARNED_BAR, UnlearnedFactorWarning, warn_unlearned
+
+    rows = [("x", "shape", "unbiased", "mlp", 0.95), ("x", "x_pos", "omitted", "mlp", 0.0),
+            ("x", "y_pos", "perturbed", "mlp", 0.1), ("t", "shape", "unbiased", "mlp", 0.2),
+            ("x", "shape", "unbiased", "linear", 0.3), ("x", "scale", "image-specific", "mlp", 0.0)]
+    frame = pd.DataFrame(rows, columns=["encoder", "factor", "role", "probe", "score"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to say: the one unbiased ẑ_x MLP score is learned
+        assert warn_unlearned(frame, "here") == []
+    frame.loc[0, "score"] = LEARNED_BAR - 0.01
+    frame["setting"], frame["seed"] = "sel {shape}", 1
+    message = r"here: .*never perturb shape.*setting sel \{shape\} seed 1"
+    with pytest.warns(UnlearnedFactorWarning, match=message):
+        assert warn_unlearned(frame, "here") == ["shape = 0.79 setting sel {shape} seed 1"]
+    with pytest.raises(ValueError, match=r"needs the columns .*'role'"):
+        warn_unlearned(frame.drop(columns="role"), "here")
+
+
+def test_factor_inputs_one_hot_the_discrete_factors_and_name_a_missing_one():
+    import numpy as np
+
+    from mmcl_helpers.datasets.scenes import factor_inputs
+
+    values = {"shape": np.array([0, 6]), "s_pos": np.array([0.25, 0.5])}
+    got = factor_inputs(values, ["shape", "s_pos"])
+    assert got.shape == (2, 8) and got.dtype == np.float32
+    assert got[1, 6] == 1 and got[1, 7] == 0.5 and got[0, :7].sum() == 1
+    with pytest.raises(ValueError, match=r"names \['b_color'\] are not among"):
+        factor_inputs(values, ["b_color"])
+    with pytest.raises(ValueError, match="at least one factor name"):
+        factor_inputs(values, [])

@@ -39,13 +39,38 @@ def test_a_setting_passes_only_when_every_bar_is_met():
     good = _scores([("x", "shape", "unbiased", "mlp", 0.95), ("x", "x_pos", "perturbed", "mlp", 0.05),
                     ("x", "y_pos", "omitted", "mlp", 0.1), ("x", "scale", "image-specific", "mlp", 0.02),
                     ("t", "scale", "image-specific", "mlp", 0.0), ("x", "shape", "unbiased", "linear", 0.1)])
-    row = ho._summary(good, "s", bias, 0)
+    row = ho._summary(good, "s", bias, 0, {})
     assert row["passed"] and row["worst_learned"] == 0.95 and row["learned_factor"] == "shape (ẑ_x)"
     for i, value, factor in [(0, 0.5, "shape"), (1, 0.6, "x_pos"), (4, 0.3, "scale")]:
         bad = good.copy()
         bad.loc[i, "score"] = value
-        row = ho._summary(bad, "s", bias, 0)
+        row = ho._summary(bad, "s", bias, 0, {})
         assert not row["passed"], (factor, row)
+
+
+def test_a_dropped_factor_leaks_only_beyond_what_the_unbiased_factors_explain():
+    bias = CaptionBias({4}, set(), n_semantic=7)  # captions state s_pos only
+    scores = _scores([("x", "s_pos", "unbiased", "mlp", 0.97), ("x", "b_color", "omitted", "mlp", 0.66),
+                      ("x", "scale", "image-specific", "mlp", 0.02)])
+    # b_color is 64 % predictable from s_pos: a perfect encoder of s_pos shows R² 0.64 for it.
+    row = ho._summary(scores, "s", bias, 0, {"b_color": 0.64})
+    assert row["passed"] and row["worst_dropped"] == pytest.approx(0.02) and row["dropped_raw"] == 0.66
+    row = ho._summary(scores, "s", bias, 0, {"b_color": 0.3})  # 0.36 beyond it: a leak
+    assert not row["passed"] and row["dropped_factor"] == "b_color (ẑ_x)"
+
+
+def test_the_baseline_is_what_the_true_unbiased_factors_predict(tmp_path):
+    from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
+    from mmcl_helpers.datasets.naming import bias_from_names
+    from mmcl_helpers.image_text.sweeps import scene_splits
+
+    prof = IMAGE_TEXT_PROFILES["smoke"]
+    splits = scene_splits(prof, 0, tmp_path)
+    got = ho.explained_scores(bias_from_names(["x_pos", "y_pos", "s_pos"]), splits, 300, 1000)
+    assert set(got) == {"shape", "color", "s_color", "b_color"}
+    assert got["shape"] < 0.1  # independent of every stated factor
+    assert got["color"] > 0.5 and got["s_color"] > 0.3 and got["b_color"] > 0.45  # their causes are stated
+    assert ho.explained_scores(bias_from_names(SEMANTIC_FACTORS), splits, 10, 1000) == {}  # none dropped
 
 
 def test_the_table_trains_each_setting_at_the_smoke_profile(tmp_path, monkeypatch):
@@ -65,3 +90,44 @@ def test_the_command_rejects_bad_flags():
         ho.main(["--first", "0"])
     with pytest.raises(SystemExit):
         ho.main(["--profile", "huge"])
+
+
+def _fake_table():
+    rows = []
+    for seed in (0, 1):
+        for k, (sel, pert) in enumerate(ho.heldout_settings()):
+            rows.append(dict(setting=ho.setting_label(sel, pert), seed=seed, unbiased=len(sel) - len(pert),
+                             worst_learned=0.9, learned_factor="shape (ẑ_x)", worst_dropped=0.05,
+                             dropped_factor="x_pos (ẑ_x)", dropped_raw=0.05, worst_image=0.01,
+                             image_factor="scale (ẑ_x)", passed=k != 3))
+    return pd.DataFrame(rows)
+
+
+def test_a_record_round_trips_and_goes_stale_when_the_recipe_changes(tmp_path):
+    from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
+
+    cpu = IMAGE_TEXT_PROFILES["cpu"]
+    path = ho.write_record(_fake_table(), cpu, tmp_path / "r.json")
+    table, meta = ho.read_record(path)
+    pd.testing.assert_frame_equal(table, _fake_table(), check_dtype=False)
+    assert meta["seeds"] == [0, 1] and ho.record_is_current(meta, cpu)
+    assert not ho.record_is_current(meta, cpu.with_overrides(align_weight=2.0))
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="is not a held-out record"):
+        ho.read_record(path)
+    with pytest.raises(SystemExit):
+        ho.main(["--record", "--first", "2"])
+
+
+def test_the_recorded_table_chapter_5_quotes_is_current_and_consistent():
+    table, meta = ho.read_record()
+    # Made with today's cpu recipe, settings and bars: a recipe change must re-record it
+    # (make scenes-heldout), or this fails.
+    assert ho.record_is_current(meta), "the recorded held-out table is stale: run make scenes-heldout"
+    assert meta["seeds"] == [0, 1] and len(table) == 24
+    assert list(table["setting"][:12]) == [ho.setting_label(s, p) for s, p in ho.heldout_settings()]
+    # Its verdicts follow from its numbers and the bars.
+    recomputed = ((table["worst_learned"] >= meta["bars"]["learned"])
+                  & (table["worst_dropped"].isna() | (table["worst_dropped"] <= meta["bars"]["dropped"]))
+                  & (table["worst_image"] <= meta["bars"]["image"]))
+    assert (recomputed == table["passed"]).all()

@@ -22,6 +22,7 @@ chapters 2-6, defined here only (the notebooks import them).
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ __all__ = [
     "recovery_class",
     "factor_role",
     "StudyResult",
+    "SUPPRESSION_SECTION",
+    "UnlearnedFactorWarning",
+    "warn_unlearned",
 ]
 
 #: The columns every study's score table ends with, in this order.
@@ -108,6 +112,50 @@ def factor_role(bias: CaptionBias, factor: str, semantics: Sequence[str]) -> str
     if factor not in semantics:
         return "image-specific"
     return bias.role(semantics.index(factor) + 1)
+
+
+#: Where the book explains why a captioned factor can go unlearned (chapter 5's section; its label).
+SUPPRESSION_SECTION = ('chapter 5, section "Feature suppression: what a batch holds" '
+                       "(label sec-feature-suppression)")
+
+
+class UnlearnedFactorWarning(UserWarning):
+    """A factor the captions select and never perturb ended below :data:`LEARNED_BAR` in ẑ_x:
+    the opposite of what Theorem 4.1 predicts (feature suppression in a finite run)."""
+
+
+def warn_unlearned(scores: pd.DataFrame, where: str, stacklevel: int = 2) -> list[str]:
+    """Warn, naming each factor, when an unbiased factor's ẑ_x MLP score is below the learned bar.
+
+    Args:
+        scores: a long score table with the columns ``factor``, ``role``, ``encoder``, ``probe``
+            and ``score`` (optionally ``setting`` and ``seed``, named in the message).
+        where: what produced it, e.g. ``"scenes sel {shape, color}"``.
+        stacklevel: passed to :func:`warnings.warn`.
+
+    Returns:
+        one line per unlearned (setting, seed, factor), also the warning's text; empty when every
+        unbiased factor is learned.
+    """
+    need = {"factor", "role", "encoder", "probe", "score"}
+    if not need <= set(scores.columns):
+        raise ValueError(f"warn_unlearned needs the columns {sorted(need)}; scores has "
+                         f"{list(scores.columns)}.")
+    low = scores[(scores["role"] == "unbiased") & (scores["encoder"] == "x") & (scores["probe"] == "mlp")
+                 & (scores["score"] < LEARNED_BAR)]
+    lines = []
+    for row in low.itertuples():
+        at = "".join(f" {c} {getattr(row, c)}" for c in ("setting", "seed") if c in low.columns)
+        lines.append(f"{row.factor} = {row.score:.2f}{at}")
+    if lines:
+        names = sorted(set(low["factor"]))
+        warnings.warn(
+            f"{where}: the captions select and never perturb {', '.join(names)}, but ẑ_x did not "
+            f"learn {'it' if len(names) == 1 else 'them'} (MLP score below the learned bar {LEARNED_BAR}: "
+            f"{'; '.join(lines)}). Theorem 4.1 predicts it is recovered; a finite run can let "
+            f"easier factors suppress it. See {SUPPRESSION_SECTION}.",
+            UnlearnedFactorWarning, stacklevel=stacklevel + 1)
+    return lines
 
 
 @dataclass

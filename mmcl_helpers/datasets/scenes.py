@@ -52,6 +52,7 @@ __all__ = [
     "encoding_size_for",
     "PARENT_R2",
     "parent_r2_table",
+    "factor_inputs",
     "HUE_SPAN",
     "OBJECT_SV",
     "SPOTLIGHT_SV",
@@ -312,6 +313,35 @@ def parent_r2_table(latents: SceneLatents):
         sampled = LinearRegression().fit(x, y).score(x, y)
         rows.append((child, ", ".join(parents), sampled, exact))
     return pd.DataFrame(rows, columns=["factor", "predicted from", "R² (sampled)", "R² (exact)"])
+
+
+def factor_inputs(values, names) -> np.ndarray:
+    """The true values of some scene factors as probe inputs, discrete ones one-hot.
+
+    A probe fitted on these reads off what a perfect encoder of exactly ``names`` would give it:
+    the baseline for a factor that is not among them but depends on them (its causes or effects).
+
+    Args:
+        values: factor name -> values, shape (N,): a :class:`SceneLatents`' ``as_dict()`` or a
+            split's ``labels``.
+        names: the factors to stack, at least one, each a key of ``values``.
+
+    Returns:
+        float32 array (N, D): one column per continuous factor, one per value of a discrete one.
+    """
+    names = list(names)
+    if not names:
+        raise ValueError("factor_inputs needs at least one factor name; got none.")
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise ValueError(f"factor_inputs: names {missing} are not among the values' factors "
+                         f"{sorted(values)}.")
+    cols = []
+    for n in names:
+        v = np.asarray(values[n])
+        cols.append(np.eye(DISCRETE_FACTORS[n])[v.astype(np.int64)] if n in DISCRETE_FACTORS
+                    else v[:, None].astype(np.float64))
+    return np.concatenate(cols, axis=1).astype(np.float32)
 
 
 def hue_to_rgb(hue: np.ndarray, sv: tuple[float, float]) -> np.ndarray:

@@ -31,7 +31,7 @@ from mmcl_helpers.core import validation as v
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, default_device, image_text_profile
-from mmcl_helpers.core.results import StudyResult, factor_role
+from mmcl_helpers.core.results import StudyResult, factor_role, warn_unlearned
 from mmcl_helpers.datasets.captions import scene_captions
 from mmcl_helpers.datasets.naming import (
     bias_from_names,
@@ -263,6 +263,10 @@ def run_sweeps(
                 part.insert(9, "role", [factor_role(bias, f, semantics) for f in part["factor"]])
                 frames.append(part)
     table = pd.concat(frames, ignore_index=True)
+    # A factor the captions select and never perturb that ends unlearned contradicts the theorem's
+    # prediction: say so, naming it (each model once, though a setting may sit in two sweeps).
+    warn_unlearned(table.drop_duplicates(["setting", "seed", "encoder", "factor", "probe"]),
+                   f"{dataset or 'image-text'} sweeps", stacklevel=2)
     config = {
         "dataset": dataset,
         "profile": asdict(profile),

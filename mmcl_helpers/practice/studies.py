@@ -38,7 +38,7 @@ from sklearn.metrics import matthews_corrcoef
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
-from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR, StudyResult, recovery_class
+from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR, StudyResult, recovery_class, warn_unlearned
 from mmcl_helpers.datasets.policies import MentionPolicy, PolicyCaptions, policy_captions
 from mmcl_helpers.datasets.scene_audit import scene_audit_frame, scene_vocabulary
 from mmcl_helpers.datasets.scenes import (
@@ -47,6 +47,7 @@ from mmcl_helpers.datasets.scenes import (
     SEMANTIC_FACTORS,
     SceneLatents,
     encoding_size_for,
+    factor_inputs,
 )
 from mmcl_helpers.image_text.pair_training import encode_pairs, train_pair_encoders
 from mmcl_helpers.image_text.sweeps import scene_parts
@@ -177,18 +178,6 @@ class PolicyStudy(StudyResult):
         return grid[list(self.policies)]
 
 
-def _one_hot_truth(lat: SceneLatents, names: Sequence[str]) -> torch.Tensor:
-    """The true values of some factors as probe inputs (discrete ones one-hot)."""
-    cols = []
-    for n in names:
-        v = getattr(lat, n)
-        if n in DISCRETE_FACTORS:
-            cols.append(np.eye(DISCRETE_FACTORS[n])[v])
-        else:
-            cols.append(v[:, None].astype(np.float64))
-    return torch.as_tensor(np.concatenate(cols, axis=1), dtype=torch.float32)
-
-
 def run_policy_study(
     policies: Mapping[str, Mapping[str, MentionPolicy | tuple[float, float]]],
     seeds: int | Sequence[int] = 0,
@@ -258,8 +247,9 @@ def run_policy_study(
             for label, policy in policies.items():
                 others = [c for c in carried_factors(policy) if c != spec.name]
                 if others:
-                    truth[(label, "x")] = (_one_hot_truth(lat["probe_train"], others),
-                                           _one_hot_truth(lat["probe_test"], others))
+                    truth[(label, "x")] = tuple(
+                        torch.from_numpy(factor_inputs(lat[p].as_dict(), others))
+                        for p in ("probe_train", "probe_test"))
             if truth:
                 parts.append(probe_representations(truth, [spec], profile.probe_steps,
                                                    seed=seed + 1000))
@@ -284,8 +274,10 @@ def run_policy_study(
               "encoding_size": size, "first_stride": arch.first_stride,
               "policies": {k: {f: asdict(r) for f, r in _rules(p).items()} for k, p in policies.items()}}
     seconds = {"render": round(t_render, 1), "train": round(t_train, 1), "probe": round(t_probe, 1)}
-    return PolicyStudy(pd.concat(frames, ignore_index=True), z, lat, caps, dict(policies), seconds,
-                       config)
+    table = pd.concat(frames, ignore_index=True)
+    # A factor a policy always states truthfully that ẑ_x did not learn: say so, naming it.
+    warn_unlearned(table.rename(columns={"policy": "setting"}), "policy study", stacklevel=2)
+    return PolicyStudy(table, z, lat, caps, dict(policies), seconds, config)
 
 
 def policy_study_plan(
