@@ -131,7 +131,7 @@ def warn_unlearned(scores: pd.DataFrame, where: str, stacklevel: int = 2) -> lis
         scores: a long score table with the columns ``factor``, ``role``, ``encoder``, ``probe``
             and ``score`` (optionally ``setting`` and ``seed``, named in the message).
         where: what produced it, e.g. ``"scenes sel {shape, color}"``.
-        stacklevel: passed to :func:`warnings.warn`.
+        stacklevel: passed to ``warnings.warn``.
 
     Returns:
         one line per unlearned (setting, seed, factor), also the warning's text; empty when every
