@@ -117,6 +117,20 @@ def test_a_record_round_trips_and_goes_stale_when_the_recipe_changes(tmp_path):
         ho.read_record(path)
     with pytest.raises(SystemExit):
         ho.main(["--record", "--first", "2"])
+    with pytest.raises(SystemExit):
+        ho.main(["--record", "--profile", "smoke"])
+
+
+def test_the_summary_counts_passes_per_seed_and_failures_by_kind():
+    table = _fake_table()
+    table.loc[table.index[:2], "worst_learned"] = 0.3  # two unlearned shapes (seed 0 only)
+    table.loc[table.index[:2], "passed"] = False
+    counts, failures = ho.summarize_record(table, {"learned": 0.8, "dropped": 0.2, "image": 0.1})
+    assert counts == "at seed 0, 9 of 12 settings pass; at seed 1, 11 of 12 settings pass"
+    assert failures.startswith("Of the 4 failing (setting, seed) pairs, 2 leave a selected")
+    assert "(shape 2 times)" in failures and "0 let an omitted" in failures
+    assert ho.summarize_record(table.assign(passed=True), {"learned": 0.8, "dropped": 0.2,
+                                                           "image": 0.1})[1] == "No setting fails."
 
 
 def test_the_recorded_table_chapter_5_quotes_is_current_and_consistent():

@@ -51,7 +51,7 @@ from mmcl_helpers.numerical.probes import FactorSpec, probe_representations
 __all__ = ["HELDOUT_SEED", "TUNING_SEED", "IMAGE_BAR", "chapter_settings", "draw_settings",
            "heldout_settings", "tuning_settings", "setting_label",
            "explained_scores", "heldout_table", "RECORD_PATH", "write_record", "read_record",
-           "record_is_current", "main"]
+           "record_is_current", "summarize_record", "main"]
 
 #: Seed that drew the held-out settings (recorded; never change it to make a recipe pass).
 HELDOUT_SEED = 20261206
@@ -234,12 +234,35 @@ def _commit() -> str:
         return "unknown"
 
 
+def _record_keys() -> dict:
+    """What a record must share with today's protocol: its settings and its bars."""
+    return {"settings": [list(map(list, s)) for s in heldout_settings()],
+            "bars": {"learned": LEARNED_BAR, "dropped": DISCARDED_BAR, "image": IMAGE_BAR}}
+
+
+def summarize_record(table: pd.DataFrame, bars: Mapping[str, float]) -> tuple[str, str]:
+    """Two sentences for the book: the pass count per seed, and the failures by kind."""
+    passes = table.groupby("seed")["passed"].agg(["sum", "count"])
+    counts = "; ".join(f"at seed {s}, {int(r['sum'])} of {int(r['count'])} settings pass"
+                       for s, r in passes.iterrows())
+    failed = table[~table["passed"]]
+    if failed.empty:
+        return counts, "No setting fails."
+    unlearned = failed[failed["worst_learned"] < bars["learned"]]
+    leaks = failed[failed["worst_dropped"] > bars["dropped"]]
+    images = failed[failed["worst_image"] > bars["image"]]
+    most = unlearned["learned_factor"].str.split().str[0].value_counts()
+    which = ", ".join(f"{f} " + ("once" if n == 1 else f"{n} times") for f, n in most.items())
+    return counts, (f"Of the {len(failed)} failing (setting, seed) pairs, {len(unlearned)} leave a "
+                    f"selected, unperturbed factor below the bar" + (f" ({which})" if which else "")
+                    + f", {len(leaks)} let an omitted or perturbed factor leak and {len(images)} "
+                    "keep an image-specific factor.")
+
+
 def write_record(table: pd.DataFrame, profile: ImageTextProfile, path: str | Path = RECORD_PATH) -> Path:
     """Write a held-out table with what produced it (the full recipe, seeds, commit, date) as JSON."""
     record = {"profile": asdict(profile), "seeds": sorted({int(s) for s in table["seed"]}),
-              "settings": [list(map(list, s)) for s in heldout_settings()],
-              "bars": {"learned": LEARNED_BAR, "dropped": DISCARDED_BAR, "image": IMAGE_BAR},
-              "commit": _commit(), "date": date.today().isoformat(),
+              **_record_keys(), "commit": _commit(), "date": date.today().isoformat(),
               "rows": json.loads(table.to_json(orient="records"))}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,9 +291,9 @@ def record_is_current(meta: Mapping, profile: ImageTextProfile | None = None) ->
     from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 
     profile = profile or IMAGE_TEXT_PROFILES["cpu"]
+    keys = _record_keys()
     return (meta.get("profile") == json.loads(json.dumps(asdict(profile)))
-            and meta.get("settings") == [list(map(list, s)) for s in heldout_settings()]
-            and meta.get("bars") == {"learned": LEARNED_BAR, "dropped": DISCARDED_BAR, "image": IMAGE_BAR})
+            and all(meta.get(k) == v for k, v in keys.items()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -292,8 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--first must be a positive integer; got {args.first}")
     if any(s < 0 for s in args.seeds):
         parser.error(f"--seeds must be non-negative integers; got {args.seeds}")
-    if args.record and (args.tuning or args.first):
-        parser.error("--record keeps the whole held-out table: drop --tuning and --first")
+    if args.record and (args.tuning or args.first or args.profile != "cpu"):
+        parser.error("--record keeps the whole held-out table at the cpu profile: drop --tuning and "
+                     f"--first, and use --profile cpu (got --profile {args.profile})")
     settings = tuning_settings() if args.tuning else heldout_settings()
     settings = settings[: args.first] if args.first else settings
     table = heldout_table(settings, IMAGE_TEXT_PROFILES[args.profile], args.seeds)
