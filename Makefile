@@ -1,6 +1,10 @@
 # Two commands, both with set-up included:
 #   make book   build the rendered book, executing every chapter (profile: cpu, or $MMCL_PROFILE)
-#   make test   lint, editions, unit tests, every notebook at the smoke profile, strict smoke book build
+#   make test   lint, editions, unit tests, every notebook at the smoke profile (profiled: seconds per
+#               chapter and cell, split into training, probing, data, other), strict smoke book build
+# and to see where the time goes:
+#   make profile-book   execute the chapters and print that split (smoke by default;
+#                       MMCL_PROFILE=cpu make profile-book for the real build)
 # and for the Colab path:
 #   make editions     write the Colab and student editions to _build/editions/{colab,student}/book/
 #   make colab-check  install the Colab editions' own install target (this checkout, via
@@ -28,7 +32,13 @@ BOOK_PROFILE ?= $(or $(MMCL_PROFILE),cpu)
 # Progress bars help a reader at a keyboard, not a rendered page or a test log.
 export MMCL_PROGRESS ?= 0
 
-.PHONY: book test setup lint unit notebooks book-smoke gpu-dry bench clean editions colab-check scenes-heldout
+# Profile of `make profile-book`: smoke unless MMCL_PROFILE (or this variable) says otherwise. Extra
+# flags, e.g. PROFILE_BOOK_FLAGS='--only 05_image_text --json profile.json'.
+PROFILE_BOOK_PROFILE ?= $(or $(MMCL_PROFILE),smoke)
+PROFILE_BOOK_FLAGS ?=
+
+.PHONY: book test setup lint unit notebooks book-smoke gpu-dry bench clean editions colab-check scenes-heldout \
+	profile-book
 
 setup: $(STAMP)
 
@@ -70,8 +80,16 @@ lint: $(STAMP)
 unit: $(STAMP)
 	MMCL_PROFILE=smoke $(BIN)/pytest tests
 
+# Every notebook at smoke, executed by the book profiler: a failing cell is reported (notebook, cell,
+# source, traceback) and fails the target as nbmake did, and the log shows where the time went.
 notebooks: $(STAMP)
-	MMCL_PROFILE=smoke $(BIN)/pytest --nbmake --nbmake-timeout=900 book/
+	$(BIN)/python -m mmcl_helpers.book_support.profile_book --profile smoke --timeout 900
+
+# Execute the chapters (in _toc.yml order) and print seconds per chapter and per cell, split into
+# training, probing, data and other (mmcl_helpers/book_support/profile_book.py).
+profile-book: $(STAMP)
+	$(BIN)/python -m mmcl_helpers.book_support.profile_book --profile $(PROFILE_BOOK_PROFILE) \
+	  --timeout 3600 $(PROFILE_BOOK_FLAGS)
 
 # A separate output folder, so the smoke build never overwrites the real book in _build/.
 book-smoke: $(STAMP)

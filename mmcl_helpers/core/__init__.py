@@ -11,7 +11,8 @@
 - :mod:`~mmcl_helpers.core.validation` -- declarative argument checks that name the argument;
 - :mod:`~mmcl_helpers.core.random_streams` -- hashed (counter-based) random numbers, stream ids;
 - :mod:`~mmcl_helpers.core.dry_run` -- ``MMCL_DRY_RUN=1`` caps (a testing aid);
-- :mod:`~mmcl_helpers.core.precision` -- the numeric precision of a training run.
+- :mod:`~mmcl_helpers.core.precision` -- the numeric precision of a training run;
+- :mod:`~mmcl_helpers.core.timing` -- training, probing and data blocks, recorded for the profiler.
 
 Nothing here imports another subpackage: every other part of the package builds on this one.
 """

@@ -38,6 +38,7 @@ from mmcl_helpers.core import storage
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.random_streams import hashed_integers, stream
 from mmcl_helpers.core.storage import default_cache_dir
+from mmcl_helpers.core.timing import timed
 from mmcl_helpers.datasets.naming import (
     bias_from_names,
     named_perturbation_sweep,
@@ -378,6 +379,7 @@ def check_mpi3d_file(path: str | Path | None = None, sizes: Sequence[int] = MPI3
     return p
 
 
+@timed("data")
 def load_mpi3d_images(path: str | Path | None = None, sizes: Sequence[int] = MPI3D_SIZES,
                       sha256: str | None = None) -> np.ndarray:
     """The images, memory-mapped when the file allows it (an uncompressed .npz or an .npy).

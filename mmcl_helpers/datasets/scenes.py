@@ -41,6 +41,7 @@ from PIL import Image, ImageDraw
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.random_streams import hashed_integers, hashed_uniform, stream
 from mmcl_helpers.core.storage import CacheWarning, arrays_sha256, cache_folder, load_arrays, save_arrays
+from mmcl_helpers.core.timing import timed
 
 __all__ = [
     "SEMANTIC_FACTORS",
@@ -447,6 +448,7 @@ def _object_masks(lat: SceneLatents, size: int, supersample: int) -> np.ndarray:
     return a.transpose(0, 2, 1, 3).reshape(rows * cols, size, size)[:n] / 255.0
 
 
+@timed("data")
 def render_scenes(
     latents: SceneLatents, size: int = 64, supersample: int = 2, chunk: int = 256
 ) -> np.ndarray:
@@ -507,6 +509,7 @@ def _cache_key(**params: int) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+@timed("data")
 def load_or_render(
     n: int,
     seed: int = 0,

@@ -32,6 +32,7 @@ from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.model_store import PlannedTraining, merge_plans
 from mmcl_helpers.core.profiles import ImageTextProfile, default_device, image_text_profile
 from mmcl_helpers.core.results import StudyResult, factor_role, warn_unlearned
+from mmcl_helpers.core.timing import timed
 from mmcl_helpers.datasets.captions import scene_captions
 from mmcl_helpers.datasets.naming import (
     bias_from_names,
@@ -172,6 +173,7 @@ def _probed_models(models: Mapping[tuple, PairEncoders], biases: Mapping[tuple, 
               "held_out": model_store.input_digest(held_out), "classes": dict(classes),
               "probe_steps": probe_steps, "seed": seed + 1000}
 
+    @timed("probing")  # encoding the held-out pairs is part of probing them
     def probe() -> pd.DataFrame:
         reps, phrasings = {}, {}
         for key in keys:

@@ -18,6 +18,7 @@ from scipy.stats import wishart
 
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.timing import timed
 
 __all__ = ["MAX_LATENT_SIZE", "Latents", "LatentModel", "gaussian_conditional", "perturb", "intervene"]
 
@@ -155,6 +156,7 @@ class LatentModel:
         chol = self.cholesky_on(device)[key]
         return torch.randn(n, chol.shape[0], generator=generator, device=device) @ chol.T
 
+    @timed("data")
     def sample(self, n: int, generator: torch.Generator) -> Latents:
         """Draw ``n`` independent latent triples on the generator's device."""
         return Latents(

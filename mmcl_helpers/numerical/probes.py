@@ -29,6 +29,7 @@ from sklearn.metrics import matthews_corrcoef, r2_score
 
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.results import MCC, R2
+from mmcl_helpers.core.timing import timed
 from mmcl_helpers.numerical.encoders import EnsembleMLP
 
 __all__ = [
@@ -78,6 +79,7 @@ def _as_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().double().numpy()
 
 
+@timed("probing")
 def linear_r2(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -109,6 +111,7 @@ def linear_r2(
     return out[0] if squeeze else out
 
 
+@timed("probing")
 def fit_mlp(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -156,6 +159,7 @@ def fit_mlp(
     return net.eval()
 
 
+@timed("probing")
 def mlp_r2(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -206,6 +210,7 @@ def mlp_r2(
     return out[0] if squeeze else out
 
 
+@timed("probing")
 def linear_mcc(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -219,6 +224,7 @@ def linear_mcc(
     return float(matthews_corrcoef(_as_numpy(y_test).astype(int), pred))
 
 
+@timed("probing")
 def mlp_classifier(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -266,6 +272,7 @@ def mlp_classifier(
     return predict
 
 
+@timed("probing")
 def mlp_mcc(
     z_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -327,6 +334,7 @@ def _pad(zs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
     return torch.stack([torch.nn.functional.pad(z, (0, width - z.shape[-1])) for z in zs]), dims
 
 
+@timed("probing")
 def probe_representations(
     reps: Mapping[tuple[str, str], tuple[torch.Tensor, torch.Tensor]],
     factors: Sequence[FactorSpec],

@@ -17,6 +17,7 @@ import torch
 
 from mmcl_helpers.core import validation as val
 from mmcl_helpers.core.biases import CaptionBias
+from mmcl_helpers.core.timing import timed
 from mmcl_helpers.numerical.latents import LatentModel, Latents, perturb
 from mmcl_helpers.numerical.mixing import InvertibleMLP
 
@@ -102,6 +103,7 @@ class MultimodalSimulation:
             g.to(device)
         return self
 
+    @timed("data")
     @torch.no_grad()
     def sample(
         self, n: int, generator: torch.Generator,

@@ -28,6 +28,7 @@ from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.precision import precision_context
 from mmcl_helpers.core.profiles import Profile, default_device
+from mmcl_helpers.core.timing import timed
 from mmcl_helpers.numerical.encoders import EnsembleMLP, paper_hidden_widths
 from mmcl_helpers.numerical.simulation import MultimodalSimulation, member_seed
 
@@ -206,6 +207,7 @@ def _check_finite(history: torch.Tensor, lo: int, labels: Sequence[str] | None, 
     )
 
 
+@timed("training")
 def adam_loop(
     params: Sequence[nn.Parameter],
     step_losses: Callable[[int], torch.Tensor],
@@ -296,6 +298,7 @@ def adam_loop(
     return history.cpu().numpy()
 
 
+@timed("training")
 def train_mmcl(
     sim: MultimodalSimulation,
     profile: Profile,
