@@ -114,3 +114,22 @@ def test_read_timings_rejects_damaged_lines(tmp_path):
     path.write_text(json.dumps({"category": "sleep", "start": 1.0, "end": 2.0, "pid": 1}) + "\n")
     with pytest.raises(ValueError, match="line 1: unknown category 'sleep'"):
         read_timings(path)
+
+
+def test_the_package_marks_its_training_probing_and_data_steps(tmp_path, monkeypatch):
+    import torch
+
+    from mmcl_helpers.datasets.scenes import load_or_render
+    from mmcl_helpers.numerical.probes import mlp_r2
+    from mmcl_helpers.numerical.training import adam_loop
+
+    path = tmp_path / "t.jsonl"
+    monkeypatch.setenv(TIMINGS_ENV, str(path))
+    w = torch.nn.Parameter(torch.ones(3))
+    adam_loop([w], lambda s: w.pow(2).sum(), steps=3, lr=0.1, warmup=0.0, grad_clip=None, clip="none",
+              progress=False)
+    z, y = torch.randn(40, 2), torch.randn(40, 1)
+    # The MLP probe trains with adam_loop: one probing block, no training block inside it.
+    mlp_r2(z[:30], y[:30], z[30:], y[30:], [slice(0, 1)], steps=3, batch_size=8)
+    load_or_render(4, seed=0, size=16, cache_dir=tmp_path / "scenes")
+    assert [e["category"] for e in read_timings(path)] == ["training", "probing", "data"]

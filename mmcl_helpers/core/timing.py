@@ -35,7 +35,7 @@ __all__ = ["CATEGORIES", "TIMINGS_ENV", "timed", "read_timings", "recording"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-#: The environment variable naming the file the blocks are appended to (unset: nothing recorded).
+#: The environment variable naming the file the blocks are appended to; unset, nothing is recorded.
 TIMINGS_ENV = "MMCL_TIMINGS"
 
 #: The categories a block may have; the rest of a cell's time is "other".
