@@ -55,20 +55,21 @@ def _notebook(path, *sources):
 def test_the_command_profiles_notebooks_and_reports_a_failing_cell(tmp_path, capsys):
     (tmp_path / "book").mkdir()
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
-                                       "  - file: book/tiny\n  - file: book/broken\n")
+                                       "  - file: book/tiny\n  - file: book/broken\n  - file: book/dies\n")
     (tmp_path / "book" / "intro.md").write_text("# Intro\n")
     _notebook(tmp_path / "book" / "tiny.ipynb",
               "import time\nfrom mmcl_helpers.core.timing import timed",
               "with timed('training'):\n    time.sleep(0.3)\nx = 1")
     _notebook(tmp_path / "book" / "broken.ipynb", "y = 2", "raise RuntimeError('this cell is broken')",
               "z = 3")
+    _notebook(tmp_path / "book" / "dies.ipynb", "import os\nos._exit(3)")
     out = tmp_path / "profile.json"
     status = main(["--root", str(tmp_path), "--profile", "smoke", "--json", str(out)])
     printed = capsys.readouterr()
     assert status == 1
     table = json.loads(out.read_text())
     assert table["profile"] == "smoke"
-    tiny, broken = table["chapters"]
+    tiny, broken, dies = table["chapters"]
     assert tiny["name"] == "tiny" and tiny["error"] is None
     assert tiny["split"]["training"] > 0 and tiny["split"]["probing"] == tiny["split"]["data"] == 0
     # Cells are numbered among all cells (the markdown cell is 0); the timed block is in cell 2.
@@ -83,7 +84,9 @@ def test_the_command_profiles_notebooks_and_reports_a_failing_cell(tmp_path, cap
     assert [c["index"] for c in broken["cells"]] == [1, 2]
     assert "FAILED" in printed.out and "broken.ipynb: cell 2" in printed.out
     assert "RuntimeError" in printed.out and "this cell is broken" in printed.out
-    assert "1 of 2 notebooks failed" in printed.err
+    # A kernel that dies in a cell is a failure of that cell.
+    assert dies["error"]["cell"] == 1 and "DeadKernelError" in dies["error"]["error"]
+    assert "2 of 3 notebooks failed" in printed.err and "dies.ipynb: cell 1" in printed.err
     line = next(s for s in printed.out.splitlines() if s.startswith("tiny "))
     assert float(line.split()[2]) > 0  # the training column of the chapter table
 

@@ -180,8 +180,9 @@ def profile_notebook(path: str | Path, timeout: int | None = 900, kernel: str = 
                         error = {"cell": index, "source": cell.source, "error": _error_text(err)}
                         break
                     intervals.append((index, t0, time.time()))
-        except Exception as err:  # the kernel failed to start (or to shut down)
-            error = {"cell": None, "source": "", "error": _error_text(err)}
+        except Exception as err:  # the kernel failed to start, or to shut down (after a dead kernel)
+            if error is None:
+                error = {"cell": None, "source": "", "error": _error_text(err)}
         finally:
             if old is None:
                 os.environ.pop(TIMINGS_ENV, None)
