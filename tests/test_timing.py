@@ -108,7 +108,11 @@ def test_recording_sets_and_restores_the_variable(tmp_path, monkeypatch):
 def test_read_timings_rejects_damaged_lines(tmp_path):
     assert read_timings(tmp_path / "missing.jsonl") == []
     path = tmp_path / "t.jsonl"
-    path.write_text(json.dumps({"category": "data", "start": 1.0, "end": 2.0, "pid": 1}) + "\n{\"categ")
+    good = json.dumps({"category": "data", "start": 1.0, "end": 2.0, "pid": 1}) + "\n"
+    # A last line cut off mid-write (no newline) is left out; a damaged complete line raises.
+    path.write_text(good + '{"categ')
+    assert [e["category"] for e in read_timings(path)] == ["data"]
+    path.write_text(good + '{"categ\n' + good)
     with pytest.raises(ValueError, match=r"t\.jsonl, line 2: not a timing record"):
         read_timings(path)
     path.write_text(json.dumps({"category": "sleep", "start": 1.0, "end": 2.0, "pid": 1}) + "\n")

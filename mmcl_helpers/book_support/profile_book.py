@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mmcl_helpers.book_support.editions import edition_sources
-from mmcl_helpers.core.timing import CATEGORIES, TIMINGS_ENV, read_timings
+from mmcl_helpers.core.timing import CATEGORIES, read_timings, recording
 
 __all__ = ["CellTime", "ChapterProfile", "attribute", "book_notebooks", "profile_notebook",
            "profile_book", "format_profile", "to_json", "main"]
@@ -162,10 +162,9 @@ def profile_notebook(path: str | Path, timeout: int | None = 900, kernel: str = 
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     intervals: list[tuple[int, float, float]] = []
     error = None
-    with tempfile.TemporaryDirectory(prefix="mmcl-profile-") as tmp:
-        timings = Path(tmp) / "timings.jsonl"
-        old = os.environ.get(TIMINGS_ENV)
-        os.environ[TIMINGS_ENV] = str(timings)  # the kernel inherits it when it starts
+    # The kernel inherits MMCL_TIMINGS when it starts.
+    with tempfile.TemporaryDirectory(prefix="mmcl-profile-") as tmp, \
+            recording(Path(tmp) / "timings.jsonl") as timings:
         start = time.time()
         try:
             with client.setup_kernel():
@@ -183,11 +182,6 @@ def profile_notebook(path: str | Path, timeout: int | None = 900, kernel: str = 
         except Exception as err:  # the kernel failed to start, or to shut down (after a dead kernel)
             if error is None:
                 error = {"cell": None, "source": "", "error": _error_text(err)}
-        finally:
-            if old is None:
-                os.environ.pop(TIMINGS_ENV, None)
-            else:
-                os.environ[TIMINGS_ENV] = old
         end = intervals[-1][2] if intervals else time.time()
         events = read_timings(timings)
     rows = attribute([(a, b) for _, a, b in intervals], events)

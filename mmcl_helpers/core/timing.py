@@ -97,8 +97,9 @@ def timed(category: str) -> _Timed:
 def read_timings(path: str | Path) -> list[dict]:
     """The blocks recorded in ``path`` (one dict per line: category, start, end, pid).
 
-    A missing file holds no blocks. A line that is not a complete record (e.g. a process killed
-    mid-write) raises, naming the file and the line.
+    A missing file holds no blocks. Every record ends with a newline, so a last line without one
+    (a process killed while writing it) is left out; any other line that is not a record raises,
+    naming the file and the line.
 
     Raises:
         ValueError: a line is not JSON, or lacks a field, or has an unknown category.
@@ -106,8 +107,10 @@ def read_timings(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")[:-1]  # complete lines only: the text after the last newline is cut off
     events = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
