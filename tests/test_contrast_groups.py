@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmcl_helpers.core.losses import info_nce
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.datasets.captions import scene_captions
 from mmcl_helpers.datasets.naming import bias_from_names
@@ -16,7 +17,7 @@ from mmcl_helpers.datasets.scenes import (
     sample_shape_groups,
 )
 from mmcl_helpers.image_text.image_encoders import ImageEncoder
-from mmcl_helpers.image_text.pair_training import BatchSampler, train_pair_encoders
+from mmcl_helpers.image_text.pair_training import BatchSampler, outside_groups, train_pair_encoders
 from mmcl_helpers.image_text.sweeps import scene_splits
 
 # The paper's recipe (i.i.d. batches, every other caption a negative, stride-2 stem, the paper's
@@ -94,6 +95,51 @@ def test_sampler_keeps_groups_whole_and_fills_with_outside_pairs():
         assert all(i < 20 for i in single)
         seen.update(batch)
     assert seen == set(range(60))
+
+
+def test_outside_groups_leaves_each_pair_its_own_group():
+    mask = outside_groups(2, 3, 8)
+    gid = [0, 0, 0, 1, 1, 1, 2, 3]
+    assert mask.dtype == torch.bool and mask.shape == (8, 8)
+    assert mask.tolist() == [[a != b for b in gid] for a in gid]
+    with pytest.raises(ValueError, match="k=3, g=3, b=8"):
+        outside_groups(3, 3, 8)
+    # Masked, InfoNCE is the mean over the batch of each pair's cross-entropy against its own
+    # group (both directions); an i.i.d. pair, alone in its group, adds 0.
+    gen = torch.Generator().manual_seed(0)
+    zx, zt = torch.randn(8, 5, generator=gen), torch.randn(8, 5, generator=gen)
+    logits = torch.nn.functional.normalize(zx, dim=1) @ torch.nn.functional.normalize(zt, dim=1).T / 0.1
+    expected = 0.0
+    for rows in ([0, 1, 2], [3, 4, 5]):
+        block = logits[rows][:, rows]
+        target = torch.arange(3)
+        expected += 0.5 * 3 * (torch.nn.functional.cross_entropy(block, target)
+                               + torch.nn.functional.cross_entropy(block.T, target))
+    assert torch.isclose(info_nce(zx, zt, "cosine", 0.1, mask), expected / 8, atol=1e-5)
+
+
+def test_group_warmup_changes_only_the_first_steps_loss():
+    lat = sample_scene_latents(40, seed=0)
+    from mmcl_helpers.datasets.scenes import render_scenes
+
+    images, caps = render_scenes(lat), scene_captions(lat, bias_from_names(["shape"]), seed=0).text
+    prof = TINY.with_overrides(group_fraction=0.5, group_size=4, batch_size=16, steps=6)
+    groups = np.arange(16).reshape(4, 4)
+    plain = train_pair_encoders(images, caps, 3, prof, groups=groups, progress=False, cache=False)
+    warm = train_pair_encoders(images, caps, 3, prof.with_overrides(group_warmup=0.5), groups=groups,
+                               progress=False, cache=False)
+    # Same seed, same first batch: leaving negatives out (and the i.i.d. half at 0) lowers the loss.
+    assert warm.history[0] < plain.history[0]
+    assert np.isfinite(warm.history).all()
+
+
+def test_stuck_loss_is_judged_after_the_group_warmup():
+    from mmcl_helpers.image_text.pair_training import loss_stuck_at_chance
+
+    prof = TINY.with_overrides(group_fraction=0.5, steps=100, align_weight=1.0)
+    history = np.r_[np.full(50, 0.5), np.full(50, np.log(64))]
+    assert loss_stuck_at_chance(history, 64, prof) is None  # moved, seen from step 11
+    assert "did not learn" in loss_stuck_at_chance(history, 64, prof.with_overrides(group_warmup=0.5))
 
 
 def test_training_checks_the_groups():

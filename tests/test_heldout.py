@@ -112,6 +112,11 @@ def test_a_record_round_trips_and_goes_stale_when_the_recipe_changes(tmp_path):
     pd.testing.assert_frame_equal(table, _fake_table(), check_dtype=False)
     assert meta["seeds"] == [0, 1] and ho.record_is_current(meta, cpu)
     assert not ho.record_is_current(meta, cpu.with_overrides(align_weight=2.0))
+    # A field the record predates is unchanged at its default, changed otherwise.
+    older = {**meta, "profile": {k: v for k, v in meta["profile"].items() if k != "group_warmup"}}
+    assert ho.record_is_current(older, cpu.with_overrides(group_warmup=0.0))
+    assert not ho.record_is_current(older, cpu.with_overrides(group_warmup=0.2))
+    assert not ho.record_is_current({**meta, "profile": None}, cpu)
     path.write_text("{not json")
     with pytest.raises(ValueError, match="is not a held-out record"):
         ho.read_record(path)

@@ -98,7 +98,7 @@ def _other(p, name):
         return alternatives[name][value]
     if name == "widths":
         return tuple(w + 1 for w in value)
-    if name in ("warmup", "group_fraction", "align_from"):
+    if name in ("warmup", "group_fraction", "align_from", "group_warmup"):
         return 0.5 if value != 0.5 else 0.25
     return value + 1 if isinstance(value, int) else value * 1.5
 
@@ -139,6 +139,21 @@ def test_align_weight_switches_on_at_align_from():
     for field, bad in [("align_weight", -1.0), ("align_from", 1.0), ("align_from", -0.1)]:
         with pytest.raises((TypeError, ValueError), match=field):
             p.with_overrides(**{field: bad})
+
+
+def test_group_warmup_contrasts_inside_groups_first():
+    p = IMAGE_TEXT_PROFILES["cpu"].with_overrides(steps=100, group_warmup=0.2)
+    assert [p.contrasts_in_groups_only(s) for s in (0, 19, 20, 99)] == [True, True, False, False]
+    assert not p.with_overrides(group_warmup=0.0).contrasts_in_groups_only(0)
+    for bad in (-0.1, 1.0):
+        with pytest.raises((TypeError, ValueError), match="group_warmup"):
+            p.with_overrides(group_warmup=bad)
+    with pytest.raises(ValueError, match="group_warmup.*group_fraction"):
+        p.with_overrides(group_fraction=0.0)
+    row = image_text_departures(p).loc["group_fraction", "this profile"]
+    assert "first 20 steps" in row and "inside a pair's own group" in row
+    assert "first" not in image_text_departures(p.with_overrides(group_warmup=0.0)).loc[
+        "group_fraction", "this profile"]
 
 
 def test_departures_describe_the_stride_rule_and_the_alignment_weight():

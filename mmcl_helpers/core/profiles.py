@@ -311,6 +311,11 @@ class ImageTextProfile:
             1 is the paper's loss.
         align_from: fraction of the steps after which ``align_weight`` applies (1 before it;
             :meth:`align_weight_at`).
+        group_warmup: fraction of the steps, at the start, in which each grouped pair is contrasted
+            only with the other members of its contrast group (and the i.i.d. pairs of the batch
+            add nothing to the loss; :meth:`contrasts_in_groups_only`). Those members differ only
+            in the shape, so the encoders learn it before any other factor; ``0``: no warm-up.
+            Needs ``group_fraction`` > 0.
     """
 
     name: str
@@ -339,9 +344,13 @@ class ImageTextProfile:
     stride1_from: int = 0
     align_weight: float = 1.0
     align_from: float = 0.0
+    group_warmup: float = 0.0
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
+        if self.group_warmup > 0 and self.group_fraction == 0:
+            raise ValueError(f"ImageTextProfile: group_warmup={self.group_warmup!r} needs contrast "
+                             "groups in the batches (group_fraction > 0); got group_fraction=0.")
 
     def for_setting(self, n_unbiased: int) -> ImageTextProfile:
         """The profile one setting trains with: a stride-2 first stage when it has fewer than
@@ -355,6 +364,11 @@ class ImageTextProfile:
         """Weight of InfoNCE's alignment part at a 0-based ``step``: 1 (the paper's loss) before
         ``align_from * steps``, ``align_weight`` from then on."""
         return self.align_weight if step >= self.align_from * self.steps else 1.0
+
+    def contrasts_in_groups_only(self, step: int) -> bool:
+        """Whether a 0-based ``step`` lies in the group warm-up (the first ``group_warmup *
+        steps`` steps), where a pair's negatives are only the other members of its contrast group."""
+        return step < self.group_warmup * self.steps
 
     def groups_per_batch(self) -> int:
         """Contrast groups in each batch: ``round(group_fraction * batch_size / group_size)``."""
@@ -380,6 +394,7 @@ _IMAGE_TEXT_FIELDS = {
     "stride1_from": v.Interval(v.Integral, 0, 7, closed="both"),
     "align_weight": v.Interval(v.Real, 0, None, closed="left"),
     "align_from": v.Interval(v.Real, 0, 1, closed="left"),
+    "group_warmup": v.Interval(v.Real, 0, 1, closed="left"),
 }
 
 #: The image-text sizes of each compute profile (the numerical chapters use :data:`PROFILES`).
@@ -465,6 +480,7 @@ PAPER_IMAGE_TEXT: dict[str, tuple[object, str]] = {
 FOLDED_FIELDS: dict[str, str] = {
     "hidden": "widths", "text_embed": "widths", "text_channels": "widths",
     "group_size": "group_fraction", "stride1_from": "first_stride", "align_from": "align_weight",
+    "group_warmup": "group_fraction",
 }
 
 #: Fields that are no setting at all (never compared with the paper).
@@ -516,8 +532,12 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
     if name == "group_fraction":
         if p.group_fraction == 0:
             return "i.i.d. batches"
-        return (f"{p.groups_per_batch()} contrast groups of {p.group_size} per batch of "
+        text = (f"{p.groups_per_batch()} contrast groups of {p.group_size} per batch of "
                 f"{p.batch_size} (share {p.group_fraction:g}), the rest i.i.d.")
+        warm = int(math.ceil(p.group_warmup * p.steps))
+        if warm > 0:
+            text += f"; in the first {warm:,d} steps, negatives only inside a pair's own group"
+        return text
     if name == "false_negatives":
         return {"keep": "every other caption is a negative",
                 "mask": "captions stating the same thing are left out"}[p.false_negatives]

@@ -33,7 +33,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
 
@@ -287,13 +287,25 @@ def read_record(path: str | Path = RECORD_PATH) -> tuple[pd.DataFrame, dict]:
 
 
 def record_is_current(meta: Mapping, profile: ImageTextProfile | None = None) -> bool:
-    """Whether a record was made with today's ``cpu`` recipe, settings and bars (else it is stale)."""
+    """Whether a record was made with today's ``cpu`` recipe, settings and bars (else it is stale).
+
+    A profile field added after the record was made counts as unchanged when today's value is the
+    field's default (every new field's default leaves the recipe as it was, e.g. ``group_warmup=0``).
+    """
     from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 
     profile = profile or IMAGE_TEXT_PROFILES["cpu"]
     keys = _record_keys()
-    return (meta.get("profile") == json.loads(json.dumps(asdict(profile)))
-            and all(meta.get(k) == v for k, v in keys.items()))
+    recorded = meta.get("profile")
+    if not isinstance(recorded, Mapping):
+        return False
+    today = json.loads(json.dumps(asdict(profile)))
+    defaults = {f.name: f.default for f in fields(profile)}
+    for name in set(today) - set(recorded):
+        if today[name] != json.loads(json.dumps(defaults[name])):
+            return False
+        today.pop(name)
+    return recorded == today and all(meta.get(k) == v for k, v in keys.items())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
 from mmcl_helpers.numerical.training import adam_loop, show_progress
 
 __all__ = ["KIND", "PairEncoders", "BatchSampler", "NotLearningWarning", "STUCK_BAND", "MIN_STEPS",
-           "loss_stuck_at_chance", "train_pair_encoders", "encode_pairs"]
+           "loss_stuck_at_chance", "outside_groups", "train_pair_encoders", "encode_pairs"]
 
 #: The model store's folder for the image-text encoders.
 KIND = "image_text"
@@ -51,7 +51,8 @@ def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProf
     level: ln B for a batch of B pairs, or, where the captions that state the same as a pair's own
     are masked out of its negatives (``profile.false_negatives == "mask"``), about
     ``sum_k p_k ln(B - (B - 1) p_k)`` for statements of frequencies ``p_k``. The run is reported as
-    not learning when, after its first 10% of steps, the loss stays within ``STUCK_BAND * ln B``
+    not learning when, after its first 10% of steps (or after the group warm-up, ``group_warmup``,
+    if that is longer), the loss stays within ``STUCK_BAND * ln B``
     of one value in each phase of the loss (before and after ``align_from``, where the alignment
     weight changes) and the first phase sits within 5% of the chance level. Runs of fewer than
     :data:`MIN_STEPS` steps after the first 10% are not judged.
@@ -70,6 +71,9 @@ def loss_stuck_at_chance(history: np.ndarray, batch: int, profile: ImageTextProf
         level = float((p * np.log(np.maximum(1.0, batch - (batch - 1) * p))).sum())
     else:
         level = chance
+    # The group warm-up contrasts inside groups only: its loss has another chance level, so the
+    # judgement starts after it.
+    skip = max(skip, math.ceil(profile.group_warmup * len(h)))
     switch = len(h) if profile.align_weight == 1 else math.ceil(profile.align_from * profile.steps)
     phases = [part for part in (h[skip:max(skip, switch)], h[max(skip, switch):]) if len(part) >= 3]
     if not phases or len(h) - skip < MIN_STEPS or not np.isfinite(h).all():
@@ -262,6 +266,9 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
     sampler = BatchSampler(n, b, gen, store, groups if profile.group_fraction > 0 else None,
                            profile.groups_per_batch())
 
+    outside = (None if sampler.groups is None
+               else outside_groups(sampler.k, sampler.groups.shape[1], b, device))
+
     def step_loss(step: int) -> torch.Tensor:
         idx = sampler.next()
         x, t = pixels[idx], tokens[idx]
@@ -271,6 +278,8 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
         if same is not None:
             s = same[idx].to(device)
             exclude = (s[:, None] == s[None, :]) & off_diagonal
+        if outside is not None and profile.contrasts_in_groups_only(step):
+            exclude = outside if exclude is None else exclude | outside
         return info_nce(f_x(x), f_t(t), "cosine", profile.tau, exclude, profile.align_weight_at(step))
 
     start = time.perf_counter()
@@ -282,6 +291,21 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
               f"(now {profile.tau})"),
     )[:, 0]
     return PairEncoders(f_x.eval(), f_t.eval(), vocab, max_len, history, time.perf_counter() - start)
+
+
+def outside_groups(k: int, g: int, b: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Pairs of a batch that lie in different contrast groups, shape (b, b) bool.
+
+    A :class:`BatchSampler` batch holds ``k`` groups of ``g`` pairs, group by group, then ``b - k *
+    g`` i.i.d. pairs; each i.i.d. pair counts as a group of its own. Left out of the negatives
+    (``exclude`` of :func:`~mmcl_helpers.core.losses.info_nce`), this mask leaves each grouped pair
+    only its group's other members, and an i.i.d. pair none (its term of the loss is then 0).
+    """
+    if not (k >= 0 and g >= 1 and b >= k * g):
+        raise ValueError(f"need k >= 0 groups of g >= 1 pairs in a batch of b >= k * g; got k={k}, "
+                         f"g={g}, b={b}.")
+    gid = torch.cat([torch.arange(k).repeat_interleave(g), k + torch.arange(b - k * g)]).to(device)
+    return gid[:, None] != gid[None, :]
 
 
 def _check_groups(groups: np.ndarray | None, n: int, b: int,
