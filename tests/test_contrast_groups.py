@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl_helpers.core.losses import info_nce
+from mmcl_helpers.core.losses import info_nce, text_uniformity
 from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 from mmcl_helpers.datasets.captions import scene_captions
 from mmcl_helpers.datasets.naming import bias_from_names
@@ -131,6 +131,40 @@ def test_group_warmup_changes_only_the_first_steps_loss():
     # Same seed, same first batch: leaving negatives out (and the i.i.d. half at 0) lowers the loss.
     assert warm.history[0] < plain.history[0]
     assert np.isfinite(warm.history).all()
+
+
+def test_text_uniformity_spreads_the_captions_among_themselves():
+    gen = torch.Generator().manual_seed(1)
+    zt = torch.randn(5, 4, generator=gen)
+    t = torch.nn.functional.normalize(zt, dim=1)
+    sims = t @ t.T / 0.1
+    same = torch.zeros(5, 5, dtype=torch.bool)
+    same[0, 1] = same[1, 0] = True
+    expected = torch.stack([torch.logsumexp(sims[i][[j for j in range(5) if j != i and not same[i, j]]], 0)
+                            for i in range(5)]).mean()
+    assert torch.isclose(text_uniformity(zt, 0.1, same), expected, atol=1e-5)
+    # Identical captions score the maximum; spread ones less.
+    assert text_uniformity(torch.ones(5, 4), 0.1) > text_uniformity(zt, 0.1)
+    # A row with nothing left adds 0.
+    everything = ~torch.eye(2, dtype=torch.bool)
+    assert text_uniformity(torch.randn(2, 3, generator=gen), 0.1, everything) == 0
+    with pytest.raises(ValueError, match="z_t must have shape"):
+        text_uniformity(torch.randn(1, 3))
+    with pytest.raises(ValueError, match="exclude must be a bool mask"):
+        text_uniformity(zt, 0.1, torch.zeros(4, 4, dtype=torch.bool))
+
+
+def test_text_uniformity_enters_the_training_loss():
+    lat = sample_scene_latents(40, seed=0)
+    from mmcl_helpers.datasets.scenes import render_scenes
+
+    images, caps = render_scenes(lat), scene_captions(lat, bias_from_names(["shape"]), seed=0).text
+    prof = TINY.with_overrides(steps=2, batch_size=16)
+    plain = train_pair_encoders(images, caps, 3, prof, progress=False, cache=False)
+    spread = train_pair_encoders(images, caps, 3, prof.with_overrides(text_uniformity=1.0), progress=False,
+                                 cache=False)
+    # Same seed, same first batch: the first loss grows by exactly the extra term (> 0 here).
+    assert spread.history[0] > plain.history[0]
 
 
 def test_stuck_loss_is_judged_after_the_group_warmup():

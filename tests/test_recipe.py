@@ -93,7 +93,7 @@ def _other(p, name):
     alternatives = {"first_stride": {1: 2, 2: 1}, "scene_columns": {"key": "all", "all": "key"},
                     "false_negatives": {"keep": "mask", "mask": "keep"},
                     "group_size": {4: 3}, "stride1_from": {4: 3}, "dims_per_factor": {2: 3, 0: 1},
-                    "align_weight": {1.0: 2.0, 6.0: 2.0}}
+                    "align_weight": {1.0: 2.0, 6.0: 2.0}, "text_uniformity": {0.0: 1.0, 1.0: 2.0}}
     if name in alternatives:
         return alternatives[name][value]
     if name == "widths":
@@ -154,6 +154,16 @@ def test_group_warmup_contrasts_inside_groups_first():
     assert "first 20 steps" in row and "inside a pair's own group" in row
     assert "first" not in image_text_departures(p.with_overrides(group_warmup=0.0)).loc[
         "group_fraction", "this profile"]
+
+
+def test_text_uniformity_is_a_departure_only_when_on():
+    cpu = IMAGE_TEXT_PROFILES["cpu"]
+    assert "text_uniformity" not in image_text_departures(cpu.with_overrides(text_uniformity=0.0)).index
+    row = image_text_departures(cpu.with_overrides(text_uniformity=1.0)).loc["text_uniformity"]
+    assert row["this profile"] == "InfoNCE + 1 x caption-caption uniformity"
+    assert row["paper"] == "InfoNCE alone (Eq. 1)"
+    with pytest.raises((TypeError, ValueError), match="text_uniformity"):
+        cpu.with_overrides(text_uniformity=-1.0)
 
 
 def test_departures_describe_the_stride_rule_and_the_alignment_weight():

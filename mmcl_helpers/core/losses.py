@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SIMILARITIES", "similarity_matrix", "info_nce", "info_nce_terms"]
+__all__ = ["SIMILARITIES", "similarity_matrix", "info_nce", "info_nce_terms", "text_uniformity"]
 
 SIMILARITIES = ("cosine", "euclidean")
 
@@ -144,3 +144,34 @@ def info_nce(
     # term >= 0, so the loss's value stays comparable; a constant leaves every gradient as it is.
     offset = (align_weight - 1.0) / tau if similarity == "cosine" else 0.0
     return align_weight * alignment + uniformity + offset
+
+
+def text_uniformity(z_t: torch.Tensor, tau: float = 0.1, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """Uniformity of the captions among themselves: ``mean_i logsumexp_{j != i} cos(t_i, t_j) / tau``.
+
+    InfoNCE's own uniformity part contrasts each caption with the batch's *images*; when the image
+    encoder ignores a factor, that part no longer separates captions that differ only in it, and
+    the text encoder may merge them too, a point from which neither encoder moves. This term
+    separates the captions on their own side (an estimate of the same spread among captions).
+
+    Args:
+        z_t: caption representations, shape (B, K) (cosine similarity).
+        exclude: optional bool mask (B, B): ``True`` leaves t_j out of t_i's sum (e.g. captions
+            stating the same thing); the diagonal is always left out. A row with nothing left adds 0.
+
+    Returns:
+        A scalar.
+    """
+    _check("cosine", tau)
+    if z_t.dim() != 2 or z_t.shape[0] < 2:
+        raise ValueError(f"z_t must have shape (B, K) with B >= 2; got {tuple(z_t.shape)}.")
+    n = z_t.shape[0]
+    drop = torch.eye(n, dtype=torch.bool, device=z_t.device)
+    if exclude is not None:
+        if exclude.shape != (n, n) or exclude.dtype != torch.bool:
+            raise ValueError(f"exclude must be a bool mask of shape ({n}, {n}); got "
+                             f"{exclude.dtype} of shape {tuple(exclude.shape)}.")
+        drop = drop | exclude
+    t = F.normalize(z_t, dim=-1)
+    lse = torch.logsumexp((t @ t.T / tau).masked_fill(drop, float("-inf")), dim=1)
+    return torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse)).mean()

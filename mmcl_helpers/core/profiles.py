@@ -316,6 +316,9 @@ class ImageTextProfile:
             add nothing to the loss; :meth:`contrasts_in_groups_only`). Those members differ only
             in the shape, so the encoders learn it before any other factor; ``0``: no warm-up.
             Needs ``group_fraction`` > 0.
+        text_uniformity: weight of an extra loss term that spreads the captions among themselves
+            (:func:`~mmcl_helpers.core.losses.text_uniformity`, with the false-negative mask);
+            ``0``: the paper's loss.
     """
 
     name: str
@@ -345,6 +348,7 @@ class ImageTextProfile:
     align_weight: float = 1.0
     align_from: float = 0.0
     group_warmup: float = 0.0
+    text_uniformity: float = 0.0
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
@@ -395,6 +399,7 @@ _IMAGE_TEXT_FIELDS = {
     "align_weight": v.Interval(v.Real, 0, None, closed="left"),
     "align_from": v.Interval(v.Real, 0, 1, closed="left"),
     "group_warmup": v.Interval(v.Real, 0, 1, closed="left"),
+    "text_uniformity": v.Interval(v.Real, 0, None, closed="both"),
 }
 
 #: The image-text sizes of each compute profile (the numerical chapters use :data:`PROFILES`).
@@ -473,6 +478,7 @@ PAPER_IMAGE_TEXT: dict[str, tuple[object, str]] = {
     "false_negatives": ("keep", "every other caption is a negative"),
     "dims_per_factor": (0, "the paper's sizes (3-7)"),
     "align_weight": (1.0, "1 (Eq. 1)"),
+    "text_uniformity": (0.0, "InfoNCE alone (Eq. 1)"),
 }
 
 #: Fields whose value is part of another field's row (their own value only matters through it):
@@ -524,6 +530,9 @@ RECIPE_REASONS: dict[str, str] = {
                     "what varies inside one (object size, phrasing); a stronger pull on matched "
                     "pairs late in training lowers it and keeps the theorem's minimisers, which "
                     "are perfectly aligned",
+    "text_uniformity": "where the image encoder ignores a factor, InfoNCE stops separating captions "
+                       "that differ only in it and both encoders can stay blind to it; a term that "
+                       "spreads the captions among themselves keeps the text side apart",
 }
 
 
@@ -552,6 +561,9 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
         start = int(math.ceil(p.align_from * p.steps))
         return (f"{p.align_weight:g} from step {start:,d} of {p.steps:,d} on (1 before)" if start > 0
                 else f"{p.align_weight:g} throughout")
+    if name == "text_uniformity":
+        return ("InfoNCE alone (Eq. 1)" if p.text_uniformity == 0
+                else f"InfoNCE + {p.text_uniformity:g} x caption-caption uniformity")
     if name == "dims_per_factor":
         return ("the paper's sizes (3-7)" if p.dims_per_factor == 0
                 else f"max(paper's size, {p.dims_per_factor} x unbiased factors)")

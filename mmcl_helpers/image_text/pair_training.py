@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from mmcl_helpers.core import model_store
 from mmcl_helpers.core import validation as v
-from mmcl_helpers.core.losses import info_nce
+from mmcl_helpers.core.losses import info_nce, text_uniformity
 from mmcl_helpers.core.profiles import ImageTextProfile
 from mmcl_helpers.datasets.tokens import build_vocab, encode_captions, tokenize
 from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
@@ -278,9 +278,14 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
         if same is not None:
             s = same[idx].to(device)
             exclude = (s[:, None] == s[None, :]) & off_diagonal
+        same_statement = exclude
         if outside is not None and profile.contrasts_in_groups_only(step):
             exclude = outside if exclude is None else exclude | outside
-        return info_nce(f_x(x), f_t(t), "cosine", profile.tau, exclude, profile.align_weight_at(step))
+        z_x, z_t = f_x(x), f_t(t)
+        loss = info_nce(z_x, z_t, "cosine", profile.tau, exclude, profile.align_weight_at(step))
+        if profile.text_uniformity > 0:
+            loss = loss + profile.text_uniformity * text_uniformity(z_t, profile.tau, same_statement)
+        return loss
 
     start = time.perf_counter()
     history = adam_loop(
