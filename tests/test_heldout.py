@@ -117,6 +117,8 @@ def test_a_record_round_trips_and_goes_stale_when_the_recipe_changes(tmp_path):
     assert ho.record_is_current(older, cpu.with_overrides(group_warmup=0.0))
     assert not ho.record_is_current(older, cpu.with_overrides(group_warmup=0.2))
     assert not ho.record_is_current({**meta, "profile": None}, cpu)
+    older_names = {**meta, "profile": {k: v for k, v in meta["profile"].items() if k != "name"}}
+    assert not ho.record_is_current(older_names, cpu)  # name has no default: never assumed unchanged
     path.write_text("{not json")
     with pytest.raises(ValueError, match="is not a held-out record"):
         ho.read_record(path)

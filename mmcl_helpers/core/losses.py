@@ -149,10 +149,13 @@ def info_nce(
 def text_uniformity(z_t: torch.Tensor, tau: float = 0.1, exclude: torch.Tensor | None = None) -> torch.Tensor:
     """Uniformity of the captions among themselves: ``mean_i logsumexp_{j != i} cos(t_i, t_j) / tau``.
 
-    InfoNCE's own uniformity part contrasts each caption with the batch's *images*; when the image
-    encoder ignores a factor, that part no longer separates captions that differ only in it, and
-    the text encoder may merge them too, a point from which neither encoder moves. This term
-    separates the captions on their own side (an estimate of the same spread among captions).
+    InfoNCE's own uniformity part contrasts each caption with the batch's *images*. When the image
+    encoder ignores a factor, that part no longer separates captions that differ only in it; once
+    the text encoder has merged them too, neither encoder gets a gradient from InfoNCE to tell them
+    apart (a stationary point). This term separates the captions on their own side. Where every
+    image and its caption coincide it equals InfoNCE's caption-side uniformity part with each image
+    replaced by its caption; elsewhere it changes the objective (expected, not covered by
+    Theorem 4.1's analysis of Eq. 2).
 
     Args:
         z_t: caption representations, shape (B, K) (cosine similarity).

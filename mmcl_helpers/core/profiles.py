@@ -313,9 +313,9 @@ class ImageTextProfile:
             :meth:`align_weight_at`).
         group_warmup: fraction of the steps, at the start, in which each grouped pair is contrasted
             only with the other members of its contrast group (and the i.i.d. pairs of the batch
-            add nothing to the loss; :meth:`contrasts_in_groups_only`). Those members differ only
-            in the shape, so the encoders learn it before any other factor; ``0``: no warm-up.
-            Needs ``group_fraction`` > 0.
+            add nothing to the loss; :meth:`contrasts_in_groups_only`). Those members share every
+            factor but the shape, so the shape is the only captioned factor the warm-up rewards
+            telling apart (perturbed mentions aside); ``0``: no warm-up. Needs ``group_fraction`` > 0.
         text_uniformity: weight of an extra loss term that spreads the captions among themselves
             (:func:`~mmcl_helpers.core.losses.text_uniformity`, with the false-negative mask);
             ``0``: the paper's loss.

@@ -33,7 +33,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from datetime import date
 from pathlib import Path
 
@@ -302,8 +302,8 @@ def record_is_current(meta: Mapping, profile: ImageTextProfile | None = None) ->
     today = json.loads(json.dumps(asdict(profile)))
     defaults = {f.name: f.default for f in fields(profile)}
     for name in set(today) - set(recorded):
-        if today[name] != json.loads(json.dumps(defaults[name])):
-            return False
+        if defaults[name] is MISSING or today[name] != json.loads(json.dumps(defaults[name])):
+            return False  # a field with no default (or off its default) changes the recipe
         today.pop(name)
     return recorded == today and all(meta.get(k) == v for k, v in keys.items())
 
