@@ -154,7 +154,7 @@ def test_text_uniformity_spreads_the_captions_among_themselves():
         text_uniformity(zt, 0.1, torch.zeros(4, 4, dtype=torch.bool))
 
 
-def test_text_uniformity_enters_the_training_loss():
+def test_text_uniformity_trains_but_stays_out_of_the_history():
     lat = sample_scene_latents(40, seed=0)
     from mmcl_helpers.datasets.scenes import render_scenes
 
@@ -163,8 +163,10 @@ def test_text_uniformity_enters_the_training_loss():
     plain = train_pair_encoders(images, caps, 3, prof, progress=False, cache=False)
     spread = train_pair_encoders(images, caps, 3, prof.with_overrides(text_uniformity=1.0), progress=False,
                                  cache=False)
-    # Same seed, same first batch: the first loss grows by exactly the extra term (> 0 here).
-    assert spread.history[0] > plain.history[0]
+    # Same seed, same first batch: the history records InfoNCE alone (so a run stuck at its chance
+    # level is still recognised), identical at step 1; the term's gradient moves step 2's.
+    assert spread.history[0] == plain.history[0]
+    assert spread.history[1] != plain.history[1]
 
 
 def test_stuck_loss_is_judged_after_the_group_warmup():

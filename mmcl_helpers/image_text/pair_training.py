@@ -96,7 +96,7 @@ class PairEncoders:
         f_x: :class:`ImageEncoder`; f_t: :class:`TextEncoder`.
         vocab: word -> token id used to encode the captions.
         max_len: tokens kept per caption.
-        history: training loss per step, shape (steps,).
+        history: InfoNCE loss per step, shape (steps,) (without the ``text_uniformity`` term).
         seconds: wall-clock training time.
         store_key: digest of every input of training (the model's name in the model store).
     """
@@ -284,14 +284,18 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
         z_x, z_t = f_x(x), f_t(t)
         loss = info_nce(z_x, z_t, "cosine", profile.tau, exclude, profile.align_weight_at(step))
         if profile.text_uniformity > 0:
-            loss = loss + profile.text_uniformity * text_uniformity(z_t, profile.tau, same_statement)
+            # Two entries, summed by adam_loop: the history keeps InfoNCE's part apart, so a run
+            # stuck at InfoNCE's chance level is still recognised (loss_stuck_at_chance).
+            spread = profile.text_uniformity * text_uniformity(z_t, profile.tau, same_statement)
+            return torch.stack([loss, spread])
         return loss
 
     start = time.perf_counter()
     history = adam_loop(
         params, step_loss, steps=profile.steps, lr=profile.lr, warmup=profile.warmup,
         grad_clip=profile.grad_clip, clip="global", fused=True, check_every=check_every,
-        labels=[desc], desc=desc, progress=progress,
+        labels=[desc] + ([f"{desc} (caption spread)"] if profile.text_uniformity > 0 else []),
+        desc=desc, progress=progress,
         hint=(f"try a lower learning rate (now {profile.lr}) or a higher temperature "
               f"(now {profile.tau})"),
     )[:, 0]
