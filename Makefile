@@ -1,5 +1,7 @@
 # Two commands, both with set-up included:
-#   make book   build the rendered book, executing every chapter (profile: cpu, or $MMCL_PROFILE)
+#   make book   build the rendered book, executing every chapter (profile: cpu, or $MMCL_PROFILE);
+#               a second run reuses the executed notebooks unless the package, the profile, an
+#               MMCL_* setting, torch, the device or a notebook's code changed (book_support/rebuild.py)
 #   make test   lint, editions, unit tests, every notebook at the smoke profile (profiled: seconds per
 #               chapter and cell, split into training, probing, data, other), strict smoke book build
 # and to see where the time goes:
@@ -19,8 +21,9 @@ TORCH  := torch==2.13.0
 # these machines). The GPU workflow passes the CUDA build matching its runner's driver, e.g.
 # make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126
 TORCH_INDEX ?=
-# Per-cell time limit of `make book`, in seconds; empty = _config.yml's execute.timeout. Set, it
-# builds from a copy of _config.yml with only that value changed (.book-config.yml).
+# Per-cell time limit of `make book`, in seconds; empty = _config.yml's execute.timeout. `make book`
+# builds from a copy of _config.yml (.book-config.yml) with execution in `cache` mode and, when set,
+# this limit and the launch ref below changed.
 BOOK_TIMEOUT ?=
 # The ref of the published editions that the Colab buttons open (the GPU workflow passes the commit
 # it pushed them in) and their folder there; set, the copy's repository.branch/path_to_book change.
@@ -50,14 +53,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-ifneq ($(BOOK_TIMEOUT)$(BOOK_LAUNCH_REF),)
 	$(BIN)/python -m mmcl_helpers.book_support.editions book-config --out .book-config.yml \
-	  $(if $(BOOK_TIMEOUT),--timeout $(BOOK_TIMEOUT)) \
+	  --execute-notebooks cache $(if $(BOOK_TIMEOUT),--timeout $(BOOK_TIMEOUT)) \
 	  $(if $(BOOK_LAUNCH_REF),--launch-ref $(BOOK_LAUNCH_REF) --launch-path $(BOOK_LAUNCH_PATH))
-	MMCL_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build --all -W -n --keep-going --config .book-config.yml .
-else
-	MMCL_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build --all -W -n --keep-going .
-endif
+	$(BIN)/python -m mmcl_helpers.book_support.rebuild --profile $(BOOK_PROFILE) --config .book-config.yml
 	@echo "Book built at profile $(BOOK_PROFILE): $(CURDIR)/_build/html/index.html"
 
 test: lint editions unit notebooks book-smoke

@@ -27,7 +27,7 @@ Command line (from the repository root)::
     python -m mmcl_helpers.book_support.editions build [--out _build/editions] [--require-clean]
     python -m mmcl_helpers.book_support.editions colab-check [--venv .colab-check]
     python -m mmcl_helpers.book_support.editions book-config --out .book-config.yml \\
-        [--timeout SECONDS] [--launch-ref REF --launch-path PATH]
+        [--timeout SECONDS] [--launch-ref REF --launch-path PATH] [--execute-notebooks cache]
 
 ``colab-check`` creates a fresh virtual environment, runs each Colab edition's own install
 command with the repository address replaced by ``$MMCL_INSTALL_URL`` (default
@@ -879,8 +879,14 @@ def colab_check(root: str | Path = ".", editions: str | Path | None = None,
 
 
 def write_book_config(root: str | Path, out: str | Path, timeout: int | None = None,
-                      launch_ref: str | None = None, launch_path: str | None = None) -> dict:
-    """A copy of ``_config.yml`` with the per-cell ``timeout`` and/or the launch buttons' ref changed.
+                      launch_ref: str | None = None, launch_path: str | None = None,
+                      execute_notebooks: str | None = None) -> dict:
+    """A copy of ``_config.yml`` with the per-cell ``timeout``, the launch buttons' ref and/or the
+    execution mode changed.
+
+    ``execute_notebooks="cache"`` is what ``make book`` builds with: jupyter-cache keeps executed
+    outputs, and :mod:`~mmcl_helpers.book_support.rebuild` empties it whenever anything besides the
+    code cells that decides them changed.
 
     With ``launch_ref`` (a commit of the published editions), ``repository.branch`` becomes that
     ref and ``repository.path_to_book`` becomes ``launch_path``: Jupyter Book 1 builds each page's
@@ -892,6 +898,11 @@ def write_book_config(root: str | Path, out: str | Path, timeout: int | None = N
     config = _yaml(Path(root) / "_config.yml")
     if timeout is not None:
         config["execute"]["timeout"] = int(timeout)
+    if execute_notebooks is not None:
+        if execute_notebooks not in ("force", "cache", "off"):
+            raise EditionError(f"execute_notebooks must be 'force', 'cache' or 'off'; got "
+                               f"{execute_notebooks!r}.")
+        config["execute"]["execute_notebooks"] = execute_notebooks
     if launch_ref:
         if not launch_path:
             raise EditionError("launch_ref needs launch_path (the editions' folder on that ref, "
@@ -924,6 +935,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--timeout", type=int, default=None)
     k.add_argument("--launch-ref", default=None)
     k.add_argument("--launch-path", default=None)
+    k.add_argument("--execute-notebooks", default=None, help="force, cache or off")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -934,7 +946,8 @@ def main(argv: list[str] | None = None) -> int:
                                torch_index=args.torch_index, profile=args.profile)
             print(f"colab-check: {len(done)} Colab editions installed and executed at {args.profile}")
         else:
-            write_book_config(args.root, args.out, args.timeout, args.launch_ref, args.launch_path)
+            write_book_config(args.root, args.out, args.timeout, args.launch_ref, args.launch_path,
+                              args.execute_notebooks)
     except EditionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
