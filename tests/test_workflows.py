@@ -124,7 +124,9 @@ def test_the_editions_of_the_built_commit_are_published_and_the_colab_buttons_op
     makefile = (ROOT / "Makefile").read_text()
     target = makefile.split("\nbook: ", 1)[1].split("\n\n", 1)[0]
     assert "--launch-ref $(BOOK_LAUNCH_REF) --launch-path $(BOOK_LAUNCH_PATH)" in target
-    assert "ifneq ($(BOOK_TIMEOUT)$(BOOK_LAUNCH_REF),)" in target
+    # Always built from the copy, in cache mode behind the guard that empties a stale cache.
+    assert "--execute-notebooks cache" in target
+    assert "book_support.rebuild --profile $(BOOK_PROFILE) --config .book-config.yml" in target
 
 
 def test_reports_are_kept_on_failure_and_on_timeout(gpu_steps):
