@@ -13,6 +13,7 @@ from mmcl_helpers.datasets.scenes import (
     SEMANTIC_FACTORS,
     SHAPE_NAMES,
     load_or_render,
+    sample_contrast_groups,
     sample_scene_latents,
     sample_shape_groups,
 )
@@ -59,6 +60,60 @@ def test_group_shapes_are_uniform_on_their_own():
 def test_bad_group_arguments_are_named(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         sample_shape_groups(**kwargs)
+
+
+def test_contrast_groups_with_shape_share_1_are_the_shape_groups():
+    a, b = sample_contrast_groups(40, 4, seed=2, start=7), sample_shape_groups(40, 4, seed=2, start=7)
+    assert all(np.array_equal(x, y) for x, y in zip(a.as_dict().values(), b.as_dict().values()))
+
+
+# The factors each semantic factor's value moves (itself and its descendants in the causal graph).
+MOVES = {"shape": {"shape"}, "x_pos": {"x_pos", "color"}, "y_pos": {"y_pos", "color"},
+         "s_pos": {"s_pos", "s_color", "b_color"}, "color": {"color"},
+         "s_color": {"s_color", "b_color"}, "b_color": {"b_color"}}
+
+
+def test_other_groups_vary_one_factor_and_what_it_causes():
+    lat = sample_contrast_groups(700, 4, seed=5, start=100, shape_share=0.5)
+    lat.validate()
+    data = lat.as_dict()
+    varied_by = {name: 0 for name in SEMANTIC_FACTORS}
+    for k in range(700):
+        rows = slice(4 * k, 4 * k + 4)
+        moved = {f for f in SEMANTIC_FACTORS if len(np.unique(data[f][rows])) > 1}
+        for name in IMAGE_FACTORS:  # image-specific factors are always shared
+            assert len(np.unique(data[name][rows])) == 1
+        causes = [f for f in SEMANTIC_FACTORS if moved and moved <= MOVES[f] and f in moved]
+        assert not moved or causes, moved  # one factor and only what it causes
+        if causes:
+            varied_by[causes[0]] += 1
+    # Each member still follows the structural equations (uniform noises in [0, 1)).
+    u_color = 3 * (lat.color - (lat.x_pos + lat.y_pos) / 6.0)
+    u_s = 2 * lat.s_color - lat.s_pos
+    u_b = 3 * lat.b_color - lat.s_pos - lat.s_color
+    for u in (u_color, u_s, u_b):
+        assert u.min() > -1e-9 and u.max() < 1 + 1e-9
+    assert 0.4 < varied_by["shape"] / 700 < 0.6
+    assert all(varied_by[f] > 20 for f in SEMANTIC_FACTORS)  # every factor gets groups
+    again = sample_contrast_groups(700, 4, seed=5, start=100, shape_share=0.5)
+    assert all(np.array_equal(x, y) for x, y in zip(again.as_dict().values(), data.values()))
+
+
+def test_bad_shape_share_is_named(tmp_path):
+    with pytest.raises(ValueError, match="shape_share"):
+        sample_contrast_groups(3, 4, shape_share=1.5)
+    with pytest.raises(ValueError, match="shape_share"):
+        load_or_render(8, cache_dir=tmp_path, group_size=4, shape_share=-0.1)
+    with pytest.raises((TypeError, ValueError), match="group_shape_share"):
+        IMAGE_TEXT_PROFILES["cpu"].with_overrides(group_shape_share=2.0)
+
+
+def test_mixed_groups_are_rendered_and_cached_apart(tmp_path):
+    shape_only, _ = load_or_render(16, cache_dir=tmp_path, group_size=4)
+    mixed, _ = load_or_render(16, cache_dir=tmp_path, group_size=4, shape_share=0.0)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert not all(np.array_equal(getattr(shape_only, f), getattr(mixed, f)) for f in SEMANTIC_FACTORS)
+    assert not (mixed.shape.reshape(4, 4) != mixed.shape.reshape(4, 4)[:, :1]).any()  # shape shared
 
 
 def test_grouped_renders_are_cached_apart_from_independent_ones(tmp_path):
@@ -208,6 +263,11 @@ def test_scene_splits_put_the_groups_after_the_independent_scenes(tmp_path):
     plain = scene_splits(TINY, seed=0, cache_dir=tmp_path)
     assert plain["train"].groups is None
     assert (plain["probe_test"].images == splits["probe_test"].images).all()
+    # With group_shape_share 0 no group varies the shape; the independent scenes stay the same.
+    mixed = scene_splits(prof.with_overrides(group_shape_share=0.0), seed=0, cache_dir=tmp_path)
+    shapes = mixed["train"].labels["shape"][mixed["train"].groups]
+    assert (shapes == shapes[:, :1]).all()
+    assert (mixed["train"].images[:48] == train.images[:48]).all()
 
 
 def test_first_stride_one_keeps_the_stems_resolution():

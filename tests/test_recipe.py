@@ -98,7 +98,7 @@ def _other(p, name):
         return alternatives[name][value]
     if name == "widths":
         return tuple(w + 1 for w in value)
-    if name in ("warmup", "group_fraction", "align_from", "group_warmup"):
+    if name in ("warmup", "group_fraction", "align_from", "group_warmup", "group_shape_share"):
         return 0.5 if value != 0.5 else 0.25
     return value + 1 if isinstance(value, int) else value * 1.5
 

@@ -314,11 +314,17 @@ class ImageTextProfile:
         group_warmup: fraction of the steps, at the start, in which each grouped pair is contrasted
             only with the other members of its contrast group (and the i.i.d. pairs of the batch
             add nothing to the loss; :meth:`contrasts_in_groups_only`). Those members share every
-            factor but the shape, so the shape is the only captioned factor the warm-up rewards
-            telling apart (perturbed mentions aside); ``0``: no warm-up. Needs ``group_fraction`` > 0.
+            factor but the shape (or, with ``group_shape_share`` < 1, but one other factor), so
+            that factor is the only one the warm-up rewards telling apart (perturbed mentions
+            aside); ``0``: no warm-up. Needs ``group_fraction`` > 0.
         text_uniformity: weight of an extra loss term that spreads the captions among themselves
             (:func:`~mmcl_helpers.core.losses.text_uniformity`, with the false-negative mask);
             ``0``: the paper's loss.
+        group_shape_share: share of the contrast groups whose scenes differ in the shape; the
+            others differ in one other semantic factor drawn for each group
+            (:func:`~mmcl_helpers.datasets.scenes.sample_contrast_groups`). ``1``: every group
+            varies the shape. A diagnosis option: the groups are hard negatives, and where the
+            captions name many factors the factor that gets them wins over one that does not.
     """
 
     name: str
@@ -349,6 +355,7 @@ class ImageTextProfile:
     align_from: float = 0.0
     group_warmup: float = 0.0
     text_uniformity: float = 0.0
+    group_shape_share: float = 1.0
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
@@ -400,6 +407,7 @@ _IMAGE_TEXT_FIELDS = {
     "align_from": v.Interval(v.Real, 0, 1, closed="left"),
     "group_warmup": v.Interval(v.Real, 0, 1, closed="left"),
     "text_uniformity": v.Interval(v.Real, 0, None, closed="both"),
+    "group_shape_share": v.Interval(v.Real, 0, 1, closed="both"),
 }
 
 #: The image-text sizes of each compute profile (the numerical chapters use :data:`PROFILES`).
@@ -486,7 +494,7 @@ PAPER_IMAGE_TEXT: dict[str, tuple[object, str]] = {
 FOLDED_FIELDS: dict[str, str] = {
     "hidden": "widths", "text_embed": "widths", "text_channels": "widths",
     "group_size": "group_fraction", "stride1_from": "first_stride", "align_from": "align_weight",
-    "group_warmup": "group_fraction",
+    "group_warmup": "group_fraction", "group_shape_share": "group_fraction",
 }
 
 #: Fields that are no setting at all (never compared with the paper).
@@ -543,6 +551,9 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
             return "i.i.d. batches"
         text = (f"{p.groups_per_batch()} contrast groups of {p.group_size} per batch of "
                 f"{p.batch_size} (share {p.group_fraction:g}), the rest i.i.d.")
+        if p.group_shape_share < 1:
+            text += (f"; {p.group_shape_share:g} of the groups vary the shape, the others another "
+                     "factor drawn for each group")
         warm = int(math.ceil(p.group_warmup * p.steps))
         if warm > 0:
             text += f"; in the first {warm:,d} steps, negatives only inside a pair's own group"

@@ -32,6 +32,10 @@ STREAMS: dict[str, Stream] = {
     "scene_factor": Stream(0, 12),
     # datasets.scenes: which shapes a contrast group's scenes take.
     "group_shapes": Stream(100),
+    # datasets.scenes: which factor a contrast group varies (when not always the shape) ...
+    "group_factor": Stream(101),
+    # ... and the values its members take (one per semantic factor).
+    "group_values": Stream(200, 7),
     # datasets.perturbation: whether a perturbable factor is redrawn in a pair (one per factor) ...
     "perturb_coin": Stream(1000, 100),
     # ... and the value it is redrawn to (one per factor).

@@ -64,6 +64,7 @@ __all__ = [
     "spotlight_center",
     "sample_scene_latents",
     "sample_shape_groups",
+    "sample_contrast_groups",
     "render_scenes",
     "load_or_render",
 ]
@@ -262,6 +263,63 @@ def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: in
     parent = _draw_latents(first, seed)
     data = {name: np.repeat(arr, g) for name, arr in parent.as_dict().items()}
     data.update(index=idx, shape=shapes)
+    return SceneLatents(**data)
+
+
+def sample_contrast_groups(n_groups: int, group_size: int, seed: int = 0, start: int = 0,
+                           shape_share: float = 1.0) -> SceneLatents:
+    """Groups of scenes that share every factor but one: the shape in about ``shape_share`` of the
+    groups, else another semantic factor drawn uniformly for the group.
+
+    ``shape_share=1`` is :func:`sample_shape_groups` exactly. Otherwise a group that varies a
+    factor other than the shape gives each member its own draw of that factor's exogenous noise
+    (for ``x_pos`` and ``y_pos`` the value itself, which members may share) and recomputes the
+    factors that depend on it by the structural equations (varying ``s_pos`` also moves
+    ``s_color`` and ``b_color``; ``x_pos`` and ``y_pos`` move ``color``; ``s_color`` moves
+    ``b_color``). Each member is therefore, on its own, a draw from the causal graph, as in
+    :func:`sample_shape_groups`. Why: the groups are hard negatives, and a factor that never gets
+    them can be crowded out by one that always does (chapter 5, feature suppression).
+
+    Args:
+        n_groups, group_size, seed, start: as in :func:`sample_shape_groups`.
+        shape_share: probability that a group varies the shape, in [0, 1].
+
+    Returns:
+        :class:`SceneLatents` of length ``n_groups * group_size``, group by group.
+    """
+    ok = val.check_params("sample_contrast_groups",
+                          shape_share=(shape_share, val.Interval(val.Real, 0, 1, closed="both")))
+    shape_share = float(ok["shape_share"])
+    if shape_share == 1.0:
+        return sample_shape_groups(n_groups, group_size, seed, start)
+    base = sample_shape_groups(n_groups, group_size, seed, start)  # checks the other arguments
+    g = int(group_size)
+    idx, first = base.index, base.index[::g]
+    others = [f for f in SEMANTIC_FACTORS if f != "shape"]
+    coin = hashed_uniform(seed, first, stream("group_factor"))
+    # A group varies the shape when coin < shape_share, else the other factor its rescaled coin picks.
+    rest = np.clip((coin - shape_share) / max(1.0 - shape_share, 1e-12), 0.0, 1.0 - 1e-12)
+    varied = np.where(coin < shape_share, -1, (rest * len(others)).astype(np.int64))
+    varied = np.repeat(varied, g)
+    data = base.as_dict()
+    parent = {k: np.repeat(a, g) for k, a in _draw_latents(first, seed).as_dict().items()}
+    data["shape"] = np.where(varied == -1, data["shape"], parent["shape"])
+    # The exogenous noises of the parent, repeated: each member keeps them unless its group varies them.
+    u = {name: np.repeat(hashed_uniform(seed, first, _STREAMS[name]), g)
+         for name in ("s_pos", "color", "s_color", "b_color")}
+    x_pos, y_pos = parent["x_pos"].copy(), parent["y_pos"].copy()
+    for k, name in enumerate(others):
+        rows = varied == k
+        draw_stream = stream("group_values", SEMANTIC_FACTORS.index(name))
+        if name == "x_pos":
+            x_pos[rows] = hashed_integers(seed, idx[rows], draw_stream, 3)
+        elif name == "y_pos":
+            y_pos[rows] = hashed_integers(seed, idx[rows], draw_stream, 3)
+        else:
+            u[name][rows] = hashed_uniform(seed, idx[rows], draw_stream)
+    s_color = (u["s_pos"] + u["s_color"]) / 2.0
+    data.update(x_pos=x_pos, y_pos=y_pos, s_pos=u["s_pos"], color=(x_pos + y_pos) / 6.0 + u["color"] / 3.0,
+                s_color=s_color, b_color=(u["s_pos"] + s_color + u["b_color"]) / 3.0)
     return SceneLatents(**data)
 
 
@@ -518,6 +576,7 @@ def load_or_render(
     supersample: int = 2,
     cache_dir: str | Path | None = None,
     group_size: int = 1,
+    shape_share: float = 1.0,
 ) -> tuple[SceneLatents, np.ndarray]:
     """Latents and images of samples ``start .. start + n - 1``, from the cache when possible.
 
@@ -536,6 +595,8 @@ def load_or_render(
         group_size: 1 (the default) for independent scenes; 2 or more for groups of that many
             scenes sharing every factor but the shape (:func:`sample_shape_groups`, ``n`` a
             multiple of ``group_size``).
+        shape_share: with groups, the share of them that vary the shape; the others vary
+            another semantic factor (:func:`sample_contrast_groups`). 1 (the default): all.
 
     Returns:
         (latents, images): :class:`SceneLatents` of length n and uint8 images (n, size, size, 3).
@@ -543,12 +604,16 @@ def load_or_render(
     ok = val.check_params("load_or_render", n=(n, val.NONNEG_INT), seed=(seed, val.NONNEG_INT),
                           start=(start, val.NONNEG_INT), size=(size, val.Interval(val.Integral, 16, None)),
                           supersample=(supersample, val.Interval(val.Integral, 1, 8)),
-                          group_size=(group_size, val.Interval(val.Integral, 1, len(SHAPE_NAMES))))
+                          group_size=(group_size, val.Interval(val.Integral, 1, len(SHAPE_NAMES))),
+                          shape_share=(shape_share, val.Interval(val.Real, 0, 1, closed="both")))
     g = ok.pop("group_size")
+    share = float(ok.pop("shape_share"))
     if g > 1:
         if ok["n"] % g:
             raise ValueError(f"load_or_render: n must be a multiple of group_size={g}, got n={ok['n']}.")
         ok["group_size"] = g  # only grouped files carry it, so the keys of existing files stay valid
+        if share != 1.0:
+            ok["shape_share"] = share  # likewise: files of shape-only groups keep their keys
     config = {"render_version": RENDER_VERSION, **ok}
     folder = cache_folder("" if cache_dir is not None else "scenes", cache_dir)
     path = None if folder is None else folder / f"scenes-{_cache_key(**ok)}.npz"
@@ -572,7 +637,7 @@ def load_or_render(
         warnings.warn(f"ignoring the cache file {path} ({reason}); rendering again.", CacheWarning,
                       stacklevel=2)
     if g > 1:
-        latents = sample_shape_groups(ok["n"] // g, g, ok["seed"], ok["start"])
+        latents = sample_contrast_groups(ok["n"] // g, g, ok["seed"], ok["start"], share)
     else:
         latents = sample_scene_latents(ok["n"], ok["seed"], ok["start"])
     images = render_scenes(latents, size=ok["size"], supersample=ok["supersample"])

@@ -412,7 +412,7 @@ def scene_parts(profile: ImageTextProfile, seed: int = 0, cache_dir: str | Path 
     if n_grouped:
         # Indices after every independent scene, so no caption draw is shared with them.
         lat_g, img_g = load_or_render(n_grouped, seed=seed, start=start, cache_dir=cache_dir,
-                                      group_size=g)
+                                      group_size=g, shape_share=profile.group_shape_share)
         lat, img = parts["train"]
         groups = len(lat) + np.arange(n_grouped).reshape(-1, g)
         lat = SceneLatents(**{k: np.concatenate([a, lat_g.as_dict()[k]])
