@@ -310,13 +310,13 @@ def sample_contrast_groups(n_groups: int, group_size: int, seed: int = 0, start:
     x_pos, y_pos = parent["x_pos"].copy(), parent["y_pos"].copy()
     for k, name in enumerate(others):
         rows = varied == k
-        draw_stream = stream("group_values", SEMANTIC_FACTORS.index(name))
+        offset = SEMANTIC_FACTORS.index(name)
         if name == "x_pos":
-            x_pos[rows] = hashed_integers(seed, idx[rows], draw_stream, 3)
+            x_pos[rows] = hashed_integers(seed, idx[rows], stream("group_values", offset), 3)
         elif name == "y_pos":
-            y_pos[rows] = hashed_integers(seed, idx[rows], draw_stream, 3)
+            y_pos[rows] = hashed_integers(seed, idx[rows], stream("group_values", offset), 3)
         else:
-            u[name][rows] = hashed_uniform(seed, idx[rows], draw_stream)
+            u[name][rows] = hashed_uniform(seed, idx[rows], stream("group_values", offset))
     s_color = (u["s_pos"] + u["s_color"]) / 2.0
     data.update(x_pos=x_pos, y_pos=y_pos, s_pos=u["s_pos"], color=(x_pos + y_pos) / 6.0 + u["color"] / 3.0,
                 s_color=s_color, b_color=(u["s_pos"] + s_color + u["b_color"]) / 3.0)
