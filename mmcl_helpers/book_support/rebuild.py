@@ -21,7 +21,6 @@ It prints whether the build reuses the earlier execution and why, then runs
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -29,6 +28,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from mmcl_helpers.core.storage import source_digest
 
 __all__ = ["KEY_FILE", "CACHE_FOLDER", "package_digest", "execution_key", "prepare", "main"]
 
@@ -41,18 +42,11 @@ CACHE_FOLDER = ".jupyter_cache"
 def package_digest() -> str:
     """SHA-256 (first 16 hex digits) of every file of ``mmcl_helpers`` but compiled bytecode.
 
-    Wider than :func:`~mmcl_helpers.core.storage.source_digest` (``.py`` and ``.csv``): a chapter
-    also prints what the package's JSON records hold (the held-out table, the paper's values).
+    Wider than the model store's :func:`~mmcl_helpers.core.storage.source_digest` (``.py`` and
+    ``.csv``): a chapter also prints what the package's JSON records hold (the held-out table,
+    the paper's values).
     """
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                       and p.suffix != ".pyc"):
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
+    return source_digest(suffixes=None)
 
 
 def execution_key(profile: str, environ: dict[str, str] | None = None) -> dict:

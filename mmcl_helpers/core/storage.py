@@ -127,15 +127,23 @@ def cache_folder(sub: str, root: str | Path | None = None) -> Path | None:
 
 
 @functools.lru_cache(maxsize=1)
-def source_digest() -> str:
+def source_digest(suffixes: tuple[str, ...] | None = (".py", ".csv")) -> str:
     """SHA-256 (first 16 hex digits) of every ``.py`` and ``.csv`` file of the package.
 
     Part of the cache keys of trained models, so that any change to the code that trains them
     makes earlier files a miss (at the price of retraining after a change that did not matter).
+    ``suffixes=None`` digests every file but compiled bytecode (what ``make book``'s execution
+    cache depends on, :mod:`~mmcl_helpers.book_support.rebuild`).
     """
     root = Path(__file__).resolve().parents[1]  # the package root (this file is in core/)
+
+    def wanted(p: Path) -> bool:
+        if suffixes is None:
+            return "__pycache__" not in p.parts and p.suffix != ".pyc"
+        return p.suffix in suffixes
+
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".csv") and p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if wanted(p) and p.is_file()):
         h.update(path.relative_to(root).as_posix().encode())
         h.update(b"\0")
         h.update(path.read_bytes())

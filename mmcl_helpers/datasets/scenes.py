@@ -208,27 +208,37 @@ def sample_scene_latents(n: int, seed: int = 0, start: int = 0) -> SceneLatents:
     return _draw_latents(np.arange(start, start + n, dtype=np.int64), seed)
 
 
-def _draw_latents(idx: np.ndarray, seed: int) -> SceneLatents:
-    """The latents of the samples ``idx`` (int64, shape (N,)) from the causal graph."""
+def _scene_noise(idx: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """The exogenous draws of the samples ``idx``: the three discrete factors' values and one
+    uniform noise per continuous factor (semantic and image-specific), each shape (N,)."""
+    noise = {name: hashed_integers(seed, idx, _STREAMS[name], high)
+             for name, high in DISCRETE_FACTORS.items()}
+    for name in ("s_pos", "color", "s_color", "b_color") + IMAGE_FACTORS:
+        noise[name] = hashed_uniform(seed, idx, _STREAMS[name])
+    return noise
 
-    def u(name: str) -> np.ndarray:
-        return hashed_uniform(seed, idx, _STREAMS[name])
 
-    x_pos = hashed_integers(seed, idx, _STREAMS["x_pos"], 3)
-    y_pos = hashed_integers(seed, idx, _STREAMS["y_pos"], 3)
-    s_pos = u("s_pos")
-    s_color = (s_pos + u("s_color")) / 2.0
+def _latents_from_noise(idx: np.ndarray, noise: dict[str, np.ndarray]) -> SceneLatents:
+    """The structural equations of the causal graph (the module's description), from the
+    exogenous draws of :func:`_scene_noise`."""
+    x_pos, y_pos, s_pos = noise["x_pos"], noise["y_pos"], noise["s_pos"]
+    s_color = (s_pos + noise["s_color"]) / 2.0
     return SceneLatents(
         index=idx,
-        shape=hashed_integers(seed, idx, _STREAMS["shape"], len(SHAPE_NAMES)),
+        shape=noise["shape"],
         x_pos=x_pos,
         y_pos=y_pos,
         s_pos=s_pos,
-        color=(x_pos + y_pos) / 6.0 + u("color") / 3.0,
+        color=(x_pos + y_pos) / 6.0 + noise["color"] / 3.0,
         s_color=s_color,
-        b_color=(s_pos + s_color + u("b_color")) / 3.0,
-        **{name: u(name) for name in IMAGE_FACTORS},
+        b_color=(s_pos + s_color + noise["b_color"]) / 3.0,
+        **{name: noise[name] for name in IMAGE_FACTORS},
     )
+
+
+def _draw_latents(idx: np.ndarray, seed: int) -> SceneLatents:
+    """The latents of the samples ``idx`` (int64, shape (N,)) from the causal graph."""
+    return _latents_from_noise(idx, _scene_noise(idx, seed))
 
 
 def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: int = 0) -> SceneLatents:
@@ -299,28 +309,19 @@ def sample_contrast_groups(n_groups: int, group_size: int, seed: int = 0, start:
     coin = hashed_uniform(seed, first, stream("group_factor"))
     # A group varies the shape when coin < shape_share, else the other factor its rescaled coin picks.
     rest = np.clip((coin - shape_share) / max(1.0 - shape_share, 1e-12), 0.0, 1.0 - 1e-12)
-    varied = np.where(coin < shape_share, -1, (rest * len(others)).astype(np.int64))
-    varied = np.repeat(varied, g)
-    data = base.as_dict()
-    parent = {k: np.repeat(a, g) for k, a in _draw_latents(first, seed).as_dict().items()}
-    data["shape"] = np.where(varied == -1, data["shape"], parent["shape"])
-    # The exogenous noises of the parent, repeated: each member keeps them unless its group varies them.
-    u = {name: np.repeat(hashed_uniform(seed, first, _STREAMS[name]), g)
-         for name in ("s_pos", "color", "s_color", "b_color")}
-    x_pos, y_pos = parent["x_pos"].copy(), parent["y_pos"].copy()
+    varied = np.repeat(np.where(coin < shape_share, -1, (rest * len(others)).astype(np.int64)), g)
+    # The parent's exogenous draws, repeated: each member keeps them unless its group varies one.
+    noise = {name: np.repeat(a, g) for name, a in _scene_noise(first, seed).items()}
+    noise["shape"] = np.where(varied == -1, base.shape, noise["shape"])
     for k, name in enumerate(others):
         rows = varied == k
         offset = SEMANTIC_FACTORS.index(name)
-        if name == "x_pos":
-            x_pos[rows] = hashed_integers(seed, idx[rows], stream("group_values", offset), 3)
-        elif name == "y_pos":
-            y_pos[rows] = hashed_integers(seed, idx[rows], stream("group_values", offset), 3)
+        if name in DISCRETE_FACTORS:  # x_pos, y_pos: the value itself
+            noise[name][rows] = hashed_integers(seed, idx[rows], stream("group_values", offset),
+                                                DISCRETE_FACTORS[name])
         else:
-            u[name][rows] = hashed_uniform(seed, idx[rows], stream("group_values", offset))
-    s_color = (u["s_pos"] + u["s_color"]) / 2.0
-    data.update(x_pos=x_pos, y_pos=y_pos, s_pos=u["s_pos"], color=(x_pos + y_pos) / 6.0 + u["color"] / 3.0,
-                s_color=s_color, b_color=(u["s_pos"] + s_color + u["b_color"]) / 3.0)
-    return SceneLatents(**data)
+            noise[name][rows] = hashed_uniform(seed, idx[rows], stream("group_values", offset))
+    return _latents_from_noise(idx, noise)
 
 
 def scene_encoding_size(bias, dims_per_factor: int = 0) -> int:
