@@ -48,7 +48,8 @@ def test_late_weight_changes_only_the_second_half_of_training():
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 255, (64, 64, 64, 3), dtype=torch.uint8, generator=gen).numpy()
     caps = [f"a {w} thing" for w in ("red", "blue", "green", "grey") * 16]
-    base = TINY.with_overrides(group_fraction=0.0, false_negatives="keep", steps=6, batch_size=16)
+    base = TINY.with_overrides(group_fraction=0.0, group_warmup=0.0, false_negatives="keep", steps=6,
+                               batch_size=16)
     paper = train_pair_encoders(images, caps, 3, base.with_overrides(align_weight=1.0), seed=0,
                                 progress=False)
     late = train_pair_encoders(images, caps, 3, base, seed=0, progress=False)

@@ -18,7 +18,12 @@ from mmcl_helpers.datasets.scenes import (
     sample_shape_groups,
 )
 from mmcl_helpers.image_text.image_encoders import ImageEncoder
-from mmcl_helpers.image_text.pair_training import BatchSampler, outside_groups, train_pair_encoders
+from mmcl_helpers.image_text.pair_training import (
+    BatchSampler,
+    outside_groups,
+    train_pair_encoders,
+    warmup_exclude,
+)
 from mmcl_helpers.image_text.sweeps import scene_splits
 
 # The paper's recipe (i.i.d. batches, every other caption a negative, stride-2 stem, the paper's
@@ -27,6 +32,7 @@ TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=96, n_probe_train=40, n_probe_test=40, steps=3, batch_size=32, widths=(4, 8, 8),
     hidden=16, text_embed=8, text_channels=8, probe_steps=20,
     group_fraction=0.0, false_negatives="keep", first_stride=2, dims_per_factor=0, scene_columns="all",
+    group_warmup=0.0, text_uniformity=0.0,
 )
 
 
@@ -171,6 +177,25 @@ def test_outside_groups_leaves_each_pair_its_own_group():
         expected += 0.5 * 3 * (torch.nn.functional.cross_entropy(block, target)
                                + torch.nn.functional.cross_entropy(block.T, target))
     assert torch.isclose(info_nce(zx, zt, "cosine", 0.1, mask), expected / 8, atol=1e-5)
+
+
+def test_warmup_contrasts_inside_groups_only_where_they_contrast_something():
+    outside = outside_groups(2, 3, 8)
+    # Captions that differ inside the groups (the shape is stated): the groups' masks apply.
+    differ = torch.zeros(8, 8, dtype=torch.bool)
+    assert torch.equal(warmup_exclude(differ, outside), outside)
+    assert torch.equal(warmup_exclude(None, outside), outside)
+    # Every group's captions state the same thing (the shape is omitted): the whole batch instead.
+    gid = torch.tensor([0, 0, 0, 1, 1, 1, 2, 3])
+    same = (gid[:, None] == gid[None, :]) & ~torch.eye(8, dtype=torch.bool)
+    assert torch.equal(warmup_exclude(same, outside), same)
+    # One pair of one group still differs: the groups' masks apply again.
+    partly = same.clone()
+    partly[0, 1] = partly[1, 0] = False
+    assert torch.equal(warmup_exclude(partly, outside), partly | outside)
+    gen = torch.Generator().manual_seed(0)
+    zx, zt = torch.randn(8, 5, generator=gen), torch.randn(8, 5, generator=gen)
+    assert info_nce(zx, zt, "cosine", 0.1, warmup_exclude(same, outside)) > 0
 
 
 def test_group_warmup_changes_only_the_first_steps_loss():

@@ -18,6 +18,7 @@ from mmcl_helpers.image_text.pair_training import train_pair_encoders
 TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=64, steps=3, batch_size=16, widths=(4, 8, 8), hidden=16, text_embed=8, text_channels=8,
     group_fraction=0.0, false_negatives="keep", first_stride=2, dims_per_factor=0, scene_columns="all",
+    group_warmup=0.0, text_uniformity=0.0,
 )
 
 

@@ -40,6 +40,7 @@ TINY = IMAGE_TEXT_PROFILES["smoke"].with_overrides(
     n_train=96, n_probe_train=120, n_probe_test=120, steps=3, batch_size=32, widths=(4, 8, 8),
     hidden=16, text_embed=8, text_channels=8, probe_steps=20, mpi3d_train=96,
     group_fraction=0.0, false_negatives="keep", first_stride=2, dims_per_factor=0, scene_columns="all",
+    group_warmup=0.0, text_uniformity=0.0,
 )
 COLUMNS = ["dataset", "sweep", "column", "setting", "selected", "perturbed", "seed",
            *SCORE_COLUMNS]

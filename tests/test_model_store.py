@@ -76,7 +76,7 @@ def _pair_model(**kw):
     images = rng.integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
     captions = [f"a {w} thing" for w in rng.choice(["red", "blue", "green"], 16)]
     prof = image_text_profile("smoke").with_overrides(steps=3, batch_size=8, false_negatives="keep",
-                                                     group_fraction=0.0)
+                                                     group_fraction=0.0, group_warmup=0.0)
     return train_pair_encoders(images, captions, 4, prof, seed=0, device="cpu", progress=False, **kw)
 
 

@@ -316,7 +316,10 @@ class ImageTextProfile:
             add nothing to the loss; :meth:`contrasts_in_groups_only`). Those members share every
             factor but the shape (or, with ``group_shape_share`` < 1, but one other factor), so
             that factor is the only one the warm-up rewards telling apart (perturbed mentions
-            aside); ``0``: no warm-up. Needs ``group_fraction`` > 0.
+            aside). Where the captions do not state that factor, the groups contrast nothing and
+            those steps use the whole batch
+            (:func:`~mmcl_helpers.image_text.pair_training.warmup_exclude`); ``0``: no warm-up.
+            Needs ``group_fraction`` > 0.
         text_uniformity: weight of an extra loss term that spreads the captions among themselves
             (:func:`~mmcl_helpers.core.losses.text_uniformity`, with the false-negative mask);
             ``0``: the paper's loss.

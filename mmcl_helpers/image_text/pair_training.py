@@ -27,7 +27,7 @@ from mmcl_helpers.image_text.image_encoders import ImageEncoder, TextEncoder
 from mmcl_helpers.numerical.training import adam_loop, show_progress
 
 __all__ = ["KIND", "PairEncoders", "BatchSampler", "NotLearningWarning", "STUCK_BAND", "MIN_STEPS",
-           "loss_stuck_at_chance", "outside_groups", "train_pair_encoders", "encode_pairs"]
+           "loss_stuck_at_chance", "outside_groups", "warmup_exclude", "train_pair_encoders", "encode_pairs"]
 
 #: The model store's folder for the image-text encoders.
 KIND = "image_text"
@@ -280,7 +280,7 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
             exclude = (s[:, None] == s[None, :]) & off_diagonal
         same_statement = exclude
         if outside is not None and profile.contrasts_in_groups_only(step):
-            exclude = outside if exclude is None else exclude | outside
+            exclude = warmup_exclude(exclude, outside)
         z_x, z_t = f_x(x), f_t(t)
         loss = info_nce(z_x, z_t, "cosine", profile.tau, exclude, profile.align_weight_at(step))
         if profile.text_uniformity > 0:
@@ -300,6 +300,28 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
               f"(now {profile.tau})"),
     )[:, 0]
     return PairEncoders(f_x.eval(), f_t.eval(), vocab, max_len, history, time.perf_counter() - start)
+
+
+def warmup_exclude(exclude: torch.Tensor | None, outside: torch.Tensor) -> torch.Tensor:
+    """The negatives left out in a step of the group warm-up, shape (b, b) bool.
+
+    Normally ``exclude | outside``: each grouped pair keeps only the members of its group that state
+    something else. When no grouped pair of the batch has such a member left (the captions do not
+    state the factor the groups vary, so every group's captions say the same thing), the warm-up
+    has nothing to contrast, and without this rule its steps would carry no InfoNCE gradient at
+    all; the step then contrasts over the whole batch, with ``exclude`` alone. Decided on the
+    device, without a host sync.
+
+    Args:
+        exclude: the false-negative mask (True: same statement), or None; outside:
+            :func:`outside_groups`.
+    """
+    b = outside.shape[0]
+    base = exclude if exclude is not None else torch.zeros_like(outside)
+    within = base | outside
+    off_diagonal = ~torch.eye(b, dtype=torch.bool, device=outside.device)
+    has_negative = (~within & off_diagonal).any()
+    return torch.where(has_negative, within, base)
 
 
 def outside_groups(k: int, g: int, b: int, device: str | torch.device = "cpu") -> torch.Tensor:
