@@ -384,6 +384,10 @@ class ImageTextProfile:
         steps`` steps), where a pair's negatives are only the other members of its contrast group."""
         return step < self.group_warmup * self.steps
 
+    def group_warmup_steps(self) -> int:
+        """Steps of the group warm-up: ``ceil(group_warmup * steps)`` (0 without one)."""
+        return int(math.ceil(self.group_warmup * self.steps))
+
     def groups_per_batch(self) -> int:
         """Contrast groups in each batch: ``round(group_fraction * batch_size / group_size)``."""
         return int(round(self.group_fraction * self.batch_size / self.group_size))
@@ -534,7 +538,9 @@ RECIPE_REASONS: dict[str, str] = {
                     "does), so the silhouettes stay apart next to several other factors; settings "
                     "with fewer unbiased factors learn the shape at stride 2, at half the cost",
     "group_fraction": "contrast groups (scenes sharing every factor but the shape) keep the shape "
-                      "from being crowded out by easier factors (feature suppression)",
+                      "from being crowded out by easier factors (feature suppression); a warm-up "
+                      "with negatives only inside the groups has the shape learned before the "
+                      "positions and colours can tell a batch apart",
     "scene_columns": "to fit a CPU budget, chapter 5 trains only the columns its comparisons read "
                      "(KEY_SCENE_COLUMNS)",
     "false_negatives": "captions that state the same thing are not negatives of each other, so the "
@@ -561,7 +567,7 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
         if p.group_shape_share < 1:
             text += (f"; {p.group_shape_share:g} of the groups vary the shape, the others another "
                      "factor drawn for each group")
-        warm = int(math.ceil(p.group_warmup * p.steps))
+        warm = p.group_warmup_steps()
         if warm > 0:
             text += f"; in the first {warm:,d} steps, negatives only inside a pair's own group"
         return text

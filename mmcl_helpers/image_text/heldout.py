@@ -51,7 +51,7 @@ from mmcl_helpers.numerical.probes import FactorSpec, probe_representations
 __all__ = ["HELDOUT_SEED", "TUNING_SEED", "IMAGE_BAR", "chapter_settings", "draw_settings",
            "heldout_settings", "tuning_settings", "setting_label",
            "explained_scores", "heldout_table", "RECORD_PATH", "write_record", "read_record",
-           "record_is_current", "summarize_record", "main"]
+           "record_is_current", "summarize_record", "weakest_against_paper", "main"]
 
 #: Seed that drew the held-out settings (recorded; never change it to make a recipe pass).
 HELDOUT_SEED = 20261206
@@ -264,6 +264,38 @@ def summarize_record(table: pd.DataFrame, bars: Mapping[str, float]) -> tuple[st
                     f"selected, unperturbed factor below the bar" + (f" ({which})" if which else "")
                     + f", {len(leaks)} let an omitted or perturbed factor leak and {len(images)} "
                     "keep an image-specific factor.")
+
+
+def weakest_against_paper(table: pd.DataFrame, bars: Mapping[str, float]) -> str:
+    """One sentence for the book: the factor that most often stays below the learned bar in a
+    held-out table, its scores there, and the paper's score for it (Fig. 6, ẑ_x, nonlinear probe)
+    in the selection settings that caption it; ``""`` when no factor stays below the bar.
+
+    The selection settings add the factors in the order of
+    :data:`~mmcl_helpers.datasets.scenes.SEMANTIC_FACTORS`, so a factor is captioned, and never
+    perturbed, from its own column on.
+    """
+    from mmcl_helpers.core.paper import figure_values
+
+    low = table[table["worst_learned"] < bars["learned"]]
+    if low.empty:
+        return ""
+    factors = low["learned_factor"].str.split().str[0]
+    factor = factors.value_counts().index[0]
+    scores = low.loc[factors == factor, "worst_learned"]
+    fig6 = figure_values("fig6")
+    captioned = [f"c{k + 1}" for k in range(SEMANTIC_FACTORS.index(factor), len(SEMANTIC_FACTORS))]
+    paper = fig6[(fig6["panel"] == "selection") & (fig6["factor"] == factor)
+                 & fig6["column"].isin(captioned)]["value"]
+    spread = (f"{scores.min():.2f}" if len(scores) == 1
+              else f"{scores.min():.2f} to {scores.max():.2f}")
+    where = "once" if len(scores) == 1 else f"{len(scores)} times"
+    verdict = ("below the bar as well" if paper.max() < bars["learned"]
+               else "above the bar" if paper.min() >= bars["learned"] else "around the bar")
+    return (f"The factor that most often stays below the bar is {factor} ({where}, read from ẑ_x at "
+            f"{spread}); the paper's own runs, a ResNet-18 trained for 100,000 steps, read it at "
+            f"{paper.min():.2f} to {paper.max():.2f} in the selection settings that caption it "
+            f"(Fig. 6), {verdict}.")
 
 
 def write_record(table: pd.DataFrame, profile: ImageTextProfile, path: str | Path = RECORD_PATH) -> Path:
