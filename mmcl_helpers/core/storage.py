@@ -126,7 +126,7 @@ def cache_folder(sub: str, root: str | Path | None = None) -> Path | None:
         return None
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)  # the model store's suffixes and make book's (None)
 def source_digest(suffixes: tuple[str, ...] | None = (".py", ".csv")) -> str:
     """SHA-256 (first 16 hex digits) of every ``.py`` and ``.csv`` file of the package.
 

@@ -260,20 +260,31 @@ def sample_shape_groups(n_groups: int, group_size: int, seed: int = 0, start: in
     Returns:
         :class:`SceneLatents` of length ``n_groups * group_size``, group by group.
     """
-    val.check_params("sample_shape_groups", n_groups=(n_groups, val.NONNEG_INT),
+    idx, first, g = _group_indices("sample_shape_groups", n_groups, group_size, seed, start)
+    parent = _draw_latents(first, seed)
+    data = {name: np.repeat(arr, g) for name, arr in parent.as_dict().items()}
+    data.update(index=idx, shape=_group_shapes(first, g, seed))
+    return SceneLatents(**data)
+
+
+def _group_indices(caller: str, n_groups: int, group_size: int, seed: int,
+                   start: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The checked arguments of a group sampler as (member indices (N,), each group's first
+    index (n_groups,), group size)."""
+    val.check_params(caller, n_groups=(n_groups, val.NONNEG_INT),
                      group_size=(group_size, val.Interval(val.Integral, 2, len(SHAPE_NAMES), closed="both")),
                      seed=(seed, val.NONNEG_INT), start=(start, val.NONNEG_INT))
     g = int(group_size)
     idx = start + np.arange(n_groups * g, dtype=np.int64)
-    first = idx[::g]
+    return idx, idx[::g], g
+
+
+def _group_shapes(first: np.ndarray, g: int, seed: int) -> np.ndarray:
+    """Distinct shapes for the ``g`` members of each group that starts at ``first``, shape (N,)."""
     # One draw per (group, shape): ranking them gives each group a random subset in random order.
     keys = hashed_uniform(seed, first[:, None] * len(SHAPE_NAMES) + np.arange(len(SHAPE_NAMES)),
                           stream("group_shapes"))
-    shapes = np.argsort(keys, axis=1)[:, :g].reshape(-1)
-    parent = _draw_latents(first, seed)
-    data = {name: np.repeat(arr, g) for name, arr in parent.as_dict().items()}
-    data.update(index=idx, shape=shapes)
-    return SceneLatents(**data)
+    return np.argsort(keys, axis=1)[:, :g].reshape(-1)
 
 
 def sample_contrast_groups(n_groups: int, group_size: int, seed: int = 0, start: int = 0,
@@ -302,9 +313,7 @@ def sample_contrast_groups(n_groups: int, group_size: int, seed: int = 0, start:
     shape_share = float(ok["shape_share"])
     if shape_share == 1.0:
         return sample_shape_groups(n_groups, group_size, seed, start)
-    base = sample_shape_groups(n_groups, group_size, seed, start)  # checks the other arguments
-    g = int(group_size)
-    idx, first = base.index, base.index[::g]
+    idx, first, g = _group_indices("sample_contrast_groups", n_groups, group_size, seed, start)
     others = [f for f in SEMANTIC_FACTORS if f != "shape"]
     coin = hashed_uniform(seed, first, stream("group_factor"))
     # A group varies the shape when coin < shape_share, else the other factor its rescaled coin picks.
@@ -312,7 +321,7 @@ def sample_contrast_groups(n_groups: int, group_size: int, seed: int = 0, start:
     varied = np.repeat(np.where(coin < shape_share, -1, (rest * len(others)).astype(np.int64)), g)
     # The parent's exogenous draws, repeated: each member keeps them unless its group varies one.
     noise = {name: np.repeat(a, g) for name, a in _scene_noise(first, seed).items()}
-    noise["shape"] = np.where(varied == -1, base.shape, noise["shape"])
+    noise["shape"] = np.where(varied == -1, _group_shapes(first, g, seed), noise["shape"])
     for k, name in enumerate(others):
         rows = varied == k
         offset = SEMANTIC_FACTORS.index(name)
