@@ -249,6 +249,25 @@ def test_text_uniformity_trains_but_stays_out_of_the_history():
     assert spread.history[1] != plain.history[1]
 
 
+def test_caption_spread_starts_when_the_group_warmup_ends():
+    lat = sample_scene_latents(40, seed=0)
+    from mmcl_helpers.datasets.scenes import render_scenes
+
+    images, caps = render_scenes(lat), scene_captions(lat, bias_from_names(["shape"]), seed=0).text
+    prof = TINY.with_overrides(group_fraction=0.5, group_size=4, batch_size=16, steps=6, group_warmup=0.5)
+    on = prof.with_overrides(text_uniformity=1.0)
+    assert [on.spreads_captions(s) for s in range(6)] == [False] * 3 + [True] * 3
+    assert not any(prof.spreads_captions(s) for s in range(6))  # weight 0: never
+    groups = np.arange(16).reshape(4, 4)
+    plain = train_pair_encoders(images, caps, 3, prof, groups=groups, progress=False, cache=False)
+    spread = train_pair_encoders(images, caps, 3, prof.with_overrides(text_uniformity=1.0), groups=groups,
+                                 progress=False, cache=False)
+    # The three warm-up steps train as without the term, so the fourth step's loss is still the
+    # same; the fourth step's update is the first the term moves.
+    assert np.array_equal(spread.history[:4], plain.history[:4])
+    assert spread.history[4] != plain.history[4]
+
+
 def test_stuck_loss_is_judged_after_the_group_warmup():
     from mmcl_helpers.image_text.pair_training import loss_stuck_at_chance
 

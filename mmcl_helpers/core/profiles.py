@@ -322,7 +322,11 @@ class ImageTextProfile:
             Needs ``group_fraction`` > 0.
         text_uniformity: weight of an extra loss term that spreads the captions among themselves
             (:func:`~mmcl_helpers.core.losses.text_uniformity`, with the false-negative mask);
-            ``0``: the paper's loss.
+            ``0``: the paper's loss. It starts when the group warm-up ends
+            (:meth:`spreads_captions`): during the warm-up only the groups' factor can be matched
+            by the images, and a spread applied then rewards the text tower for telling captions
+            apart by their perturbed mentions, which the images cannot follow (with every mention
+            but the shape's perturbed, InfoNCE stayed at its chance level).
         group_shape_share: share of the contrast groups whose scenes differ in the shape; the
             others differ in one other semantic factor drawn for each group
             (:func:`~mmcl_helpers.datasets.scenes.sample_contrast_groups`). ``1``: every group
@@ -383,6 +387,11 @@ class ImageTextProfile:
         """Whether a 0-based ``step`` lies in the group warm-up (the first ``group_warmup *
         steps`` steps), where a pair's negatives are only the other members of its contrast group."""
         return step < self.group_warmup * self.steps
+
+    def spreads_captions(self, step: int) -> bool:
+        """Whether the caption-spread term (``text_uniformity``) applies at a 0-based ``step``:
+        from the end of the group warm-up on (from the first step without one), never at weight 0."""
+        return self.text_uniformity > 0 and not self.contrasts_in_groups_only(step)
 
     def group_warmup_steps(self) -> int:
         """Steps of the group warm-up: ``ceil(group_warmup * steps)`` (0 without one)."""

@@ -286,7 +286,10 @@ def _train(images, captions, out_dim, profile, seed, device, progress, desc, che
         if profile.text_uniformity > 0:
             # Two entries, summed by adam_loop: the history keeps InfoNCE's part apart, so a run
             # stuck at InfoNCE's chance level is still recognised (loss_stuck_at_chance).
-            spread = profile.text_uniformity * text_uniformity(z_t, profile.tau, same_statement)
+            if profile.spreads_captions(step):
+                spread = profile.text_uniformity * text_uniformity(z_t, profile.tau, same_statement)
+            else:
+                spread = loss.new_zeros(())
             return torch.stack([loss, spread])
         return loss
 
