@@ -92,6 +92,23 @@ def test_the_command_rejects_bad_flags():
         ho.main(["--profile", "huge"])
 
 
+def test_a_candidate_recipe_is_scored_with_checked_overrides():
+    from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
+
+    cpu = IMAGE_TEXT_PROFILES["cpu"]
+    cand = ho.profile_with_overrides(cpu, ["group_warmup=0.2", "widths=[32, 64, 128]"])
+    assert (cand.group_warmup, cand.widths, cand.steps) == (0.2, (32, 64, 128), cpu.steps)
+    assert ho.profile_with_overrides(cpu, []) == cpu
+    for bad, needle in (("group_warmup", "FIELD=VALUE"), ("color=1", "FIELD one of"),
+                        ("steps=abc", "must be JSON"), ("group_warmup=2", "group_warmup")):
+        with pytest.raises(ValueError, match=needle):
+            ho.profile_with_overrides(cpu, [bad])
+    with pytest.raises(SystemExit):  # a candidate's table is never recorded as the chapter's
+        ho.main(["--record", "--set", "group_warmup=0.2"])
+    with pytest.raises(SystemExit):
+        ho.main(["--set", "steps=-1"])
+
+
 def _fake_table():
     rows = []
     for seed in (0, 1):

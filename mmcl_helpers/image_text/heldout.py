@@ -33,7 +33,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, asdict, fields
+from dataclasses import MISSING, asdict, fields, replace
 from datetime import date
 from pathlib import Path
 
@@ -347,6 +347,32 @@ def record_is_current(meta: Mapping, profile: ImageTextProfile | None = None) ->
     return recorded == today and all(meta.get(k) == v for k, v in keys.items())
 
 
+def profile_with_overrides(profile: ImageTextProfile, overrides: Sequence[str]) -> ImageTextProfile:
+    """``profile`` with each ``FIELD=VALUE`` of ``overrides`` applied (VALUE parsed as JSON; a list
+    becomes a tuple), checked by :class:`ImageTextProfile` itself.
+
+    Raises:
+        ValueError: an item without ``=``, an unknown field, a VALUE that is not JSON, or a value
+            the profile refuses; the message names the item and what is allowed.
+    """
+    names = [f.name for f in fields(ImageTextProfile) if f.name != "name"]
+    changes: dict = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or key.strip() not in names:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(names)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"--set {item!r}: VALUE must be JSON (a number, true/false, a quoted "
+                             f"string or a list), got {raw!r}") from None
+        changes[key.strip()] = tuple(value) if isinstance(value, list) else value
+    try:
+        return replace(profile, **changes)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--set {' '.join(overrides)}: {err}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m mmcl_helpers.image_text.heldout``: print the held-out table and the pass count."""
     from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
@@ -358,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tuning", action="store_true", help="score the tuning set instead")
     parser.add_argument("--first", type=int, default=None, help="only the first N settings (a quick look)")
     parser.add_argument("--out", default=None, help="also write the table as CSV here")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="score a candidate recipe: the profile with this ImageTextProfile field "
+                             "changed (VALUE in JSON, e.g. group_warmup=0.2 or widths=[32,64,128]); "
+                             "repeatable; not with --record")
     parser.add_argument("--record", action="store_true",
                         help=f"also write it, with the recipe that made it, to {RECORD_PATH.name} "
                              "(the table chapter 5 quotes; all 12 held-out settings only)")
@@ -369,9 +399,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.record and (args.tuning or args.first or args.profile != "cpu"):
         parser.error("--record keeps the whole held-out table at the cpu profile: drop --tuning and "
                      f"--first, and use --profile cpu (got --profile {args.profile})")
+    if args.record and args.overrides:
+        parser.error("--record keeps the table of the profile's own recipe: drop --set "
+                     f"(got {' '.join(args.overrides)})")
+    try:
+        profile = profile_with_overrides(IMAGE_TEXT_PROFILES[args.profile], args.overrides)
+    except ValueError as err:
+        parser.error(str(err))
     settings = tuning_settings() if args.tuning else heldout_settings()
     settings = settings[: args.first] if args.first else settings
-    table = heldout_table(settings, IMAGE_TEXT_PROFILES[args.profile], args.seeds)
+    if args.overrides:
+        print(f"candidate recipe: profile {args.profile!r} with {', '.join(args.overrides)}")
+    table = heldout_table(settings, profile, args.seeds)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
         print(table.to_string(index=False))
     per_seed = table.groupby("seed")["passed"].agg(["sum", "count"])
