@@ -64,7 +64,7 @@ WORKLOAD = textwrap.dedent("""
                 step()
             best = min(best, (time.perf_counter() - start) / steps)
         env = {k: v for k, v in os.environ.items() if k.startswith(("MMCL_", "OMP_", "MKL_"))}
-        return {"s_per_step": best, "threads": torch.get_num_threads(), "env": env}
+        return {"s_per_step": best, "threads": torch.get_num_threads(), "batch": p.batch_size, "env": env}
 """)
 
 
@@ -132,7 +132,8 @@ def main() -> None:
     for way, r in rows:
         print(f"{way:20s} {1000 * r['s_per_step']:8.1f} {r['s_per_step'] / base:6.2f} "
               f"{r['threads']:7d}  {r['env'] or '-'}")
-    print(f"(cpu profile's image-text step at batch {128}, best of {args.repeats} x {args.steps} steps; "
+    print(f"(cpu profile's image-text step at batch {rows[0][1]['batch']}, "
+          f"best of {args.repeats} x {args.steps} steps; "
           f"ratio against the Python process measured in this run; {time.perf_counter() - start:.0f} s)")
 
 

@@ -323,10 +323,11 @@ class ImageTextProfile:
         text_uniformity: weight of an extra loss term that spreads the captions among themselves
             (:func:`~mmcl_helpers.core.losses.text_uniformity`, with the false-negative mask);
             ``0``: the paper's loss. It starts when the group warm-up ends
-            (:meth:`spreads_captions`): during the warm-up only the groups' factor can be matched
-            by the images, and a spread applied then rewards the text tower for telling captions
-            apart by their perturbed mentions, which the images cannot follow (with every mention
-            but the shape's perturbed, InfoNCE stayed at its chance level).
+            (:meth:`spreads_captions`): during the warm-up the images are rewarded for the groups'
+            factor alone, and a spread applied then rewards the text tower for telling captions
+            apart by their perturbed mentions, which the images cannot follow (in cpu runs on
+            captions whose every mention but the shape's is perturbed, the shape was then not
+            learned).
         group_shape_share: share of the contrast groups whose scenes differ in the shape; the
             others differ in one other semantic factor drawn for each group
             (:func:`~mmcl_helpers.datasets.scenes.sample_contrast_groups`). ``1``: every group
