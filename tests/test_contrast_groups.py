@@ -258,6 +258,8 @@ def test_caption_spread_starts_when_the_group_warmup_ends():
     on = prof.with_overrides(text_uniformity=1.0)
     assert [on.spreads_captions(s) for s in range(6)] == [False] * 3 + [True] * 3
     assert not any(prof.spreads_captions(s) for s in range(6))  # weight 0: never
+    stop = on.with_overrides(spread_until=5 / 6)  # stops before the last of 6 steps
+    assert [stop.spreads_captions(s) for s in range(6)] == [False] * 3 + [True] * 2 + [False]
     groups = np.arange(16).reshape(4, 4)
     plain = train_pair_encoders(images, caps, 3, prof, groups=groups, progress=False, cache=False)
     spread = train_pair_encoders(images, caps, 3, prof.with_overrides(text_uniformity=1.0), groups=groups,

@@ -80,9 +80,11 @@ def test_every_profile_field_is_compared_with_the_paper():
         assert name in image_text_departures(at.with_overrides(**{name: _other(at, name)})).index
     # A folded field shows in its row: changing it changes the row's words.
     for name, row in FOLDED_FIELDS.items():
-        changed = cpu.with_overrides(**{name: _other(cpu, name)})
+        # The spread's stop shows only while the spread is on.
+        base = cpu.with_overrides(text_uniformity=1.0) if row == "text_uniformity" else cpu
+        changed = base.with_overrides(**{name: _other(base, name)})
         assert (image_text_departures(changed).loc[row, "this profile"]
-                != image_text_departures(cpu).loc[row, "this profile"]), name
+                != image_text_departures(base).loc[row, "this profile"]), name
     for name, p in IMAGE_TEXT_PROFILES.items():
         table = image_text_departures(p)
         differs = {f for f, (value, _) in PAPER_IMAGE_TEXT.items() if value is None or getattr(p, f) != value}
@@ -100,7 +102,8 @@ def _other(p, name):
         return alternatives[name][value]
     if name == "widths":
         return tuple(w + 1 for w in value)
-    if name in ("warmup", "group_fraction", "align_from", "group_warmup", "group_shape_share"):
+    if name in ("warmup", "group_fraction", "align_from", "group_warmup", "group_shape_share",
+                "spread_until"):
         return 0.5 if value != 0.5 else 0.25
     return value + 1 if isinstance(value, int) else value * 1.5
 
@@ -162,10 +165,18 @@ def test_text_uniformity_is_a_departure_only_when_on():
     cpu = IMAGE_TEXT_PROFILES["cpu"]
     assert "text_uniformity" not in image_text_departures(cpu.with_overrides(text_uniformity=0.0)).index
     row = image_text_departures(cpu.with_overrides(text_uniformity=1.0)).loc["text_uniformity"]
-    assert row["this profile"] == "InfoNCE + 1 x caption-caption uniformity"
+    assert row["this profile"] == "InfoNCE + 1 x caption-caption uniformity, steps 0 to 1,200 of 1,200"
     assert row["paper"] == "InfoNCE alone (Eq. 1)"
+    late = cpu.with_overrides(text_uniformity=1.0, group_warmup=0.1, spread_until=0.8)
+    assert (image_text_departures(late).loc["text_uniformity", "this profile"]
+            == "InfoNCE + 1 x caption-caption uniformity, steps 120 to 960 of 1,200")
     with pytest.raises((TypeError, ValueError), match="text_uniformity"):
         cpu.with_overrides(text_uniformity=-1.0)
+    # A stop inside the warm-up would leave the spread switched on but never applied.
+    with pytest.raises(ValueError, match=r"spread_until=0\.1 must lie after the group warm-up"):
+        cpu.with_overrides(text_uniformity=1.0, group_warmup=0.2, spread_until=0.1)
+    with pytest.raises(ValueError, match="spread_until"):
+        cpu.with_overrides(spread_until=0.0)
 
 
 def test_departures_describe_the_stride_rule_and_the_alignment_weight():

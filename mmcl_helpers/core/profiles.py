@@ -327,7 +327,10 @@ class ImageTextProfile:
             factor alone, and a spread applied then rewards the text tower for telling captions
             apart by their perturbed mentions, which the images cannot follow (in cpu runs on
             captions whose every mention but the shape's is perturbed, the shape was then not
-            learned).
+            learned). It stops at ``spread_until``.
+        spread_until: fraction of the steps after which the caption-spread term stops (``1``: it
+            runs to the last step). Must lie after the group warm-up when the term is on; a stop
+            before the end leaves the last steps to InfoNCE and the late pull alone.
         group_shape_share: share of the contrast groups whose scenes differ in the shape; the
             others differ in one other semantic factor drawn for each group
             (:func:`~mmcl_helpers.datasets.scenes.sample_contrast_groups`). ``1``: every group
@@ -364,9 +367,14 @@ class ImageTextProfile:
     group_warmup: float = 0.0
     text_uniformity: float = 0.0
     group_shape_share: float = 1.0
+    spread_until: float = 1.0
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
+        if self.text_uniformity > 0 and self.spread_until <= self.group_warmup:
+            raise ValueError(f"ImageTextProfile: spread_until={self.spread_until!r} must lie after the "
+                             f"group warm-up (group_warmup={self.group_warmup!r}) when text_uniformity > 0;"
+                             " otherwise the caption spread would never apply.")
         if self.group_warmup > 0 and self.group_fraction == 0:
             raise ValueError(f"ImageTextProfile: group_warmup={self.group_warmup!r} needs contrast "
                              "groups in the batches (group_fraction > 0); got group_fraction=0.")
@@ -391,8 +399,10 @@ class ImageTextProfile:
 
     def spreads_captions(self, step: int) -> bool:
         """Whether the caption-spread term (``text_uniformity``) applies at a 0-based ``step``:
-        from the end of the group warm-up on (from the first step without one), never at weight 0."""
-        return self.text_uniformity > 0 and not self.contrasts_in_groups_only(step)
+        from the end of the group warm-up (the first step without one) to before ``spread_until *
+        steps``, never at weight 0."""
+        return (self.text_uniformity > 0 and not self.contrasts_in_groups_only(step)
+                and step < self.spread_until * self.steps)
 
     def group_warmup_steps(self) -> int:
         """Steps of the group warm-up: ``ceil(group_warmup * steps)`` (0 without one)."""
@@ -425,6 +435,7 @@ _IMAGE_TEXT_FIELDS = {
     "group_warmup": v.Interval(v.Real, 0, 1, closed="left"),
     "text_uniformity": v.Interval(v.Real, 0, None, closed="both"),
     "group_shape_share": v.Interval(v.Real, 0, 1, closed="both"),
+    "spread_until": v.Interval(v.Real, 0, 1, closed="right"),
 }
 
 #: The image-text sizes of each compute profile (the numerical chapters use :data:`PROFILES`).
@@ -512,6 +523,7 @@ FOLDED_FIELDS: dict[str, str] = {
     "hidden": "widths", "text_embed": "widths", "text_channels": "widths",
     "group_size": "group_fraction", "stride1_from": "first_stride", "align_from": "align_weight",
     "group_warmup": "group_fraction", "group_shape_share": "group_fraction",
+    "spread_until": "text_uniformity",
 }
 
 #: Fields that are no setting at all (never compared with the paper).
@@ -591,8 +603,12 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
         return (f"{p.align_weight:g} from step {start:,d} of {p.steps:,d} on (1 before)" if start > 0
                 else f"{p.align_weight:g} throughout")
     if name == "text_uniformity":
-        return ("InfoNCE alone (Eq. 1)" if p.text_uniformity == 0
-                else f"InfoNCE + {p.text_uniformity:g} x caption-caption uniformity")
+        if p.text_uniformity == 0:
+            return "InfoNCE alone (Eq. 1)"
+        first = p.group_warmup_steps()
+        last = int(math.ceil(p.spread_until * p.steps))
+        return (f"InfoNCE + {p.text_uniformity:g} x caption-caption uniformity, steps {first:,d} to "
+                f"{last:,d} of {p.steps:,d}")
     if name == "dims_per_factor":
         return ("the paper's sizes (3-7)" if p.dims_per_factor == 0
                 else f"max(paper's size, {p.dims_per_factor} x unbiased factors)")
