@@ -165,11 +165,12 @@ def test_text_uniformity_is_a_departure_only_when_on():
     cpu = IMAGE_TEXT_PROFILES["cpu"]
     assert "text_uniformity" not in image_text_departures(cpu.with_overrides(text_uniformity=0.0)).index
     row = image_text_departures(cpu.with_overrides(text_uniformity=1.0)).loc["text_uniformity"]
-    assert row["this profile"] == "InfoNCE + 1 x caption-caption uniformity, steps 0 to 1,200 of 1,200"
+    assert row["this profile"] == ("InfoNCE + 1 x caption-caption uniformity from step 0 until step 1,200 "
+                                   "of 1,200")
     assert row["paper"] == "InfoNCE alone (Eq. 1)"
     late = cpu.with_overrides(text_uniformity=1.0, group_warmup=0.1, spread_until=0.8)
     assert (image_text_departures(late).loc["text_uniformity", "this profile"]
-            == "InfoNCE + 1 x caption-caption uniformity, steps 120 to 960 of 1,200")
+            == "InfoNCE + 1 x caption-caption uniformity from step 120 until step 960 of 1,200")
     with pytest.raises((TypeError, ValueError), match="text_uniformity"):
         cpu.with_overrides(text_uniformity=-1.0)
     # A stop inside the warm-up would leave the spread switched on but never applied.
@@ -177,6 +178,13 @@ def test_text_uniformity_is_a_departure_only_when_on():
         cpu.with_overrides(text_uniformity=1.0, group_warmup=0.2, spread_until=0.1)
     with pytest.raises(ValueError, match="spread_until"):
         cpu.with_overrides(spread_until=0.0)
+    # Judged in steps, as applied. Of 20 steps a 0.1 warm-up takes steps 0-1 and a stop at 0.101
+    # leaves step 2 to the spread; a 0.06 warm-up also takes steps 0-1 (ceil 1.2), so a stop at 0.1
+    # (step 2) leaves the spread no step although 0.1 > 0.06: refused.
+    short = cpu.with_overrides(steps=20, text_uniformity=1.0, group_warmup=0.1, spread_until=0.101)
+    assert [short.spreads_captions(s) for s in range(4)] == [False, False, True, False]
+    with pytest.raises(ValueError, match="2 of 20 steps"):
+        cpu.with_overrides(steps=20, text_uniformity=1.0, group_warmup=0.06, spread_until=0.1)
 
 
 def test_departures_describe_the_stride_rule_and_the_alignment_weight():

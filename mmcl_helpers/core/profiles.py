@@ -371,10 +371,14 @@ class ImageTextProfile:
 
     def __post_init__(self) -> None:
         v.check_fields(self, _IMAGE_TEXT_FIELDS)
-        if self.text_uniformity > 0 and self.spread_until <= self.group_warmup:
+        # Compared in steps, as spreads_captions applies it: a stop that rounds into the warm-up
+        # would leave the spread switched on but never applied.
+        warm = self.group_warmup_steps()
+        if self.text_uniformity > 0 and math.ceil(self.spread_until * self.steps) <= warm:
             raise ValueError(f"ImageTextProfile: spread_until={self.spread_until!r} must lie after the "
-                             f"group warm-up (group_warmup={self.group_warmup!r}) when text_uniformity > 0;"
-                             " otherwise the caption spread would never apply.")
+                             f"group warm-up (group_warmup={self.group_warmup!r}, {warm} of {self.steps} "
+                             "steps) when text_uniformity > 0; otherwise the caption spread would never "
+                             "apply.")
         if self.group_warmup > 0 and self.group_fraction == 0:
             raise ValueError(f"ImageTextProfile: group_warmup={self.group_warmup!r} needs contrast "
                              "groups in the batches (group_fraction > 0); got group_fraction=0.")
@@ -607,8 +611,8 @@ def _recipe_value(p: ImageTextProfile, name: str) -> str:
             return "InfoNCE alone (Eq. 1)"
         first = p.group_warmup_steps()
         last = int(math.ceil(p.spread_until * p.steps))
-        return (f"InfoNCE + {p.text_uniformity:g} x caption-caption uniformity, steps {first:,d} to "
-                f"{last:,d} of {p.steps:,d}")
+        return (f"InfoNCE + {p.text_uniformity:g} x caption-caption uniformity from step {first:,d} "
+                f"until step {last:,d} of {p.steps:,d}")
     if name == "dims_per_factor":
         return ("the paper's sizes (3-7)" if p.dims_per_factor == 0
                 else f"max(paper's size, {p.dims_per_factor} x unbiased factors)")
