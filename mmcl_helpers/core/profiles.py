@@ -28,9 +28,11 @@ form. Chapter 2 says this to the reader as well.
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 
 import pandas as pd
 
@@ -58,6 +60,7 @@ __all__ = [
     "PAPER_IMAGE_TEXT",
     "FOLDED_FIELDS",
     "NOT_SETTINGS",
+    "profile_with_overrides",
 ]
 
 
@@ -656,3 +659,30 @@ def image_text_departures(profile: ImageTextProfile | str | None = None) -> pd.D
         if value is None or getattr(profile, name) != value:
             rows.append((name, words, _recipe_value(profile, name), RECIPE_REASONS[name]))
     return pd.DataFrame(rows, columns=["field", "paper", "this profile", "why"]).set_index("field")
+
+
+def profile_with_overrides(profile, overrides: Sequence[str]):
+    """``profile`` (a :class:`Profile` or an :class:`ImageTextProfile`) with each ``FIELD=VALUE`` of
+    ``overrides`` applied (VALUE parsed as JSON; a list becomes a tuple), checked by the profile's
+    own class. The held-out commands use it to score a candidate recipe without editing the package.
+
+    Raises:
+        ValueError: an item without ``=``, an unknown field, a VALUE that is not JSON, or a value
+            the profile refuses; the message names the item and what is allowed.
+    """
+    names = [f.name for f in fields(type(profile)) if f.name != "name"]
+    changes: dict = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or key.strip() not in names:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(names)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"--set {item!r}: VALUE must be JSON (a number, true/false, a quoted "
+                             f"string or a list), got {raw!r}") from None
+        changes[key.strip()] = tuple(value) if isinstance(value, list) else value
+    try:
+        return replace(profile, **changes)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--set {' '.join(overrides)}: {err}") from None

@@ -33,7 +33,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, asdict, fields, replace
+from dataclasses import MISSING, asdict, fields
 from datetime import date
 from pathlib import Path
 
@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 from mmcl_helpers.core.biases import CaptionBias
-from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile
+from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile, profile_with_overrides
 from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR
 from mmcl_helpers.datasets.naming import bias_from_names, format_factor_set, names_of
 from mmcl_helpers.datasets.scenes import DISCRETE_FACTORS, SEMANTIC_FACTORS, factor_inputs
@@ -345,32 +345,6 @@ def record_is_current(meta: Mapping, profile: ImageTextProfile | None = None) ->
             return False  # a field with no default (or off its default) changes the recipe
         today.pop(name)
     return recorded == today and all(meta.get(k) == v for k, v in keys.items())
-
-
-def profile_with_overrides(profile: ImageTextProfile, overrides: Sequence[str]) -> ImageTextProfile:
-    """``profile`` with each ``FIELD=VALUE`` of ``overrides`` applied (VALUE parsed as JSON; a list
-    becomes a tuple), checked by :class:`ImageTextProfile` itself.
-
-    Raises:
-        ValueError: an item without ``=``, an unknown field, a VALUE that is not JSON, or a value
-            the profile refuses; the message names the item and what is allowed.
-    """
-    names = [f.name for f in fields(ImageTextProfile) if f.name != "name"]
-    changes: dict = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or key.strip() not in names:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(names)}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            raise ValueError(f"--set {item!r}: VALUE must be JSON (a number, true/false, a quoted "
-                             f"string or a list), got {raw!r}") from None
-        changes[key.strip()] = tuple(value) if isinstance(value, list) else value
-    try:
-        return replace(profile, **changes)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"--set {' '.join(overrides)}: {err}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
