@@ -59,3 +59,41 @@ def test_the_command_prints_the_table_and_the_count(capsys, tmp_path):
     assert "seed 3:" in printed and "checks met" in printed
     table = pd.read_csv(out)
     assert table["study"].tolist() == ["dependent"] and table["seed"].tolist() == [3]
+
+
+def _fake_table():
+    rows = []
+    for seed in nh.HELDOUT_SEEDS:
+        rows.append(dict(seed=seed, book_seed=False, study="selection", check="unbiased (worst, MLP, ẑ_x)",
+                         op=">=", bar=0.8, value=0.9 if seed == nh.HELDOUT_SEEDS[0] else 0.31, met=seed == 5))
+        rows.append(dict(seed=seed, book_seed=False, study="dependent", check="unbiased (worst, MLP, ẑ_x)",
+                         op=">=", bar=0.8, value=0.85, met=True))
+    return pd.DataFrame(rows)
+
+
+def test_a_recorded_table_round_trips_and_knows_when_the_recipe_changed(tmp_path):
+    cpu = PROFILES["cpu"]
+    path = nh.write_record(_fake_table(), cpu, tmp_path / "rec.json")
+    table, meta = nh.read_record(path)
+    pd.testing.assert_frame_equal(table, _fake_table())
+    assert meta["seeds"] == list(nh.HELDOUT_SEEDS) and meta["heldout_seeds"] == list(nh.HELDOUT_SEEDS)
+    assert nh.record_is_current(meta, cpu)
+    assert not nh.record_is_current(meta, profile_with_overrides(cpu, ["steps=8000"]))
+    assert not nh.record_is_current({**meta, "heldout_seeds": [7, 8]}, cpu)
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a held-out record"):
+        nh.read_record(tmp_path / "bad.json")
+
+
+def test_the_summary_counts_per_seed_and_names_each_missed_check():
+    counts, missed = nh.summarize_record(_fake_table())
+    assert counts == "at seed 5, 2 of 2 checks are met; at seed 6, 1 of 2 checks are met"
+    assert missed == "Missed: selection at seed 6: unbiased 0.31 (bar >= 0.8)."
+    assert nh.summarize_record(_fake_table().query("seed == 5"))[1] == "No check is missed."
+
+
+def test_only_the_cpu_recipe_on_the_held_out_seeds_is_recorded():
+    for argv in (["--record", "--seeds", "5"], ["--record", "--tuning"], ["--record", "--profile", "smoke"],
+                 ["--record", "--set", "steps=10"], ["--record", "--studies", "dependent"]):
+        with pytest.raises(SystemExit):
+            nh.main(argv)

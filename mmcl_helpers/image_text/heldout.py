@@ -29,18 +29,15 @@ and seed on 2 cores), or ``python -m mmcl_helpers.image_text.heldout --profile c
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, asdict, fields
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from mmcl_helpers.core import records
 from mmcl_helpers.core.biases import CaptionBias
 from mmcl_helpers.core.profiles import ImageTextProfile, image_text_profile, profile_with_overrides
 from mmcl_helpers.core.results import DISCARDED_BAR, LEARNED_BAR
@@ -231,16 +228,6 @@ def heldout_table(
     return pd.DataFrame(rows)
 
 
-def _commit() -> str:
-    """The git commit of the package's checkout, or ``"unknown"`` outside one."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10, check=True)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def _record_keys() -> dict:
     """What a record must share with today's protocol: its settings and its bars."""
     return {"settings": [list(map(list, s)) for s in heldout_settings()],
@@ -300,13 +287,7 @@ def weakest_against_paper(table: pd.DataFrame, bars: Mapping[str, float]) -> str
 
 def write_record(table: pd.DataFrame, profile: ImageTextProfile, path: str | Path = RECORD_PATH) -> Path:
     """Write a held-out table with what produced it (the full recipe, seeds, commit, date) as JSON."""
-    record = {"profile": asdict(profile), "seeds": sorted({int(s) for s in table["seed"]}),
-              **_record_keys(), "commit": _commit(), "date": date.today().isoformat(),
-              "rows": json.loads(table.to_json(orient="records"))}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return records.write_record(table, profile, _record_keys(), path)
 
 
 def read_record(path: str | Path = RECORD_PATH) -> tuple[pd.DataFrame, dict]:
@@ -316,13 +297,7 @@ def read_record(path: str | Path = RECORD_PATH) -> tuple[pd.DataFrame, dict]:
         FileNotFoundError: no record at ``path``.
         ValueError: the file is not a held-out record.
     """
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        table = pd.DataFrame(record.pop("rows"))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a held-out record written by write_record: {exc}") from exc
-    return table, record
+    return records.read_record(path)
 
 
 def record_is_current(meta: Mapping, profile: ImageTextProfile | None = None) -> bool:
@@ -333,18 +308,7 @@ def record_is_current(meta: Mapping, profile: ImageTextProfile | None = None) ->
     """
     from mmcl_helpers.core.profiles import IMAGE_TEXT_PROFILES
 
-    profile = profile or IMAGE_TEXT_PROFILES["cpu"]
-    keys = _record_keys()
-    recorded = meta.get("profile")
-    if not isinstance(recorded, Mapping):
-        return False
-    today = json.loads(json.dumps(asdict(profile)))
-    defaults = {f.name: f.default for f in fields(profile)}
-    for name in set(today) - set(recorded):
-        if defaults[name] is MISSING or today[name] != json.loads(json.dumps(defaults[name])):
-            return False  # a field with no default (or off its default) changes the recipe
-        today.pop(name)
-    return recorded == today and all(meta.get(k) == v for k, v in keys.items())
+    return records.record_is_current(meta, profile or IMAGE_TEXT_PROFILES["cpu"], _record_keys())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
