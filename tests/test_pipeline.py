@@ -308,7 +308,7 @@ def test_probe_setting_is_the_probe_of_chapter_4():
     probed = probe_setting(sim, trained, 200, 100, sample_seed=7, probe_steps=15, probe_seed=3)
     # The same probe written out by hand.
     batch = sim.sample(300, torch.Generator().manual_seed(7))
-    z_x, z_t = (z[0] for z in trained.encode(batch.x, batch.t))
+    z_x, z_t = (z[0] for z in trained.represent(batch.x, batch.t))
     y = torch.cat([batch.latents.s, batch.latents.m_x, batch.latents.m_t], 1)
     blocks = [slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 5), slice(5, 7)]
     z = torch.stack([z_x, z_t])

@@ -34,6 +34,25 @@ def test_history_shape_and_loss_decreases():
     assert z_x.shape == (1, 5, 3) and z_t.shape == (1, 5, 3)
 
 
+def test_probes_read_unit_vectors_of_cosine_runs_and_raw_outputs_of_euclidean_ones():
+    # Cosine similarity never sees an output's length, so the probes read the direction; the
+    # paper's Euclidean loss sees the whole output, so its runs are probed as they are.
+    settings = [CaptionBias({1}, n_semantic=3), CaptionBias({1, 2}, n_semantic=3)]
+    x, t = torch.randn(7, 5), torch.randn(2, 7, 4)
+    cos = train_mmcl(_sim(settings), TINY, seed=0, device="cpu", progress=False)
+    raw_x, raw_t = cos.encode(x, t)
+    unit_x, unit_t = cos.represent(x, t)
+    for raw, unit in ((raw_x, unit_x), (raw_t, unit_t)):
+        assert not torch.allclose(raw.norm(dim=-1), torch.ones(2, 7))
+        torch.testing.assert_close(unit.norm(dim=-1), torch.ones(2, 7))
+        torch.testing.assert_close(unit, raw / raw.norm(dim=-1, keepdim=True))
+    assert (unit_x[0, :, 2] == 0).all()  # the first setting's padding stays zero
+    euclid = train_mmcl(_sim(settings), TINY.with_overrides(similarity="euclidean", tau=1.0), seed=0,
+                        device="cpu", progress=False)
+    for a, b in zip(euclid.encode(x, t), euclid.represent(x, t)):
+        torch.testing.assert_close(a, b)
+
+
 def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
     settings = [CaptionBias({1}, n_semantic=3)]
     a = run_numerical(settings, n_image=2, n_text=2, profile=TINY, seeds=1, progress=False,

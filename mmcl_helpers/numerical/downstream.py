@@ -85,7 +85,7 @@ def downstream_scores(
     s[n_tr + n_te :] = shift_semantics(s[n_tr + n_te :], shifted)
     x = sim.g_x(torch.cat([s, lat.m_x], dim=1))
     dummy_t = torch.zeros(len(sim.biases), x.shape[0], max(sim.t_dims), device=device)
-    z_x, _ = trained.encode(x, dummy_t)
+    z_x, _ = trained.represent(x, dummy_t)
     sizes = trained.encoding_sizes()
     y = downstream_targets(s, dims).cpu()
     label = (y[:, 1] > y[:n_tr, 1].median()).long()

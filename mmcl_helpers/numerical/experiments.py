@@ -144,7 +144,7 @@ def evaluate_run(
     gen = torch.Generator(device=device).manual_seed(seed + EVAL_SEED_OFFSET)
     n_tr, n_te = profile.probe_train, profile.probe_test
     batch = sim.sample(n_tr + n_te, gen)
-    z_x, z_t = trained.encode(batch.x, batch.t)
+    z_x, z_t = trained.represent(batch.x, batch.t)
     lat = batch.latents
     y = torch.cat([lat.s, lat.m_x, lat.m_t], dim=1).cpu()
     n_s = sim.model.n_semantic
@@ -235,7 +235,7 @@ def probe_setting(
         raise ValueError(f"member must lie in 0..{len(trained.members) - 1}, got {member!r}.")
     device = trained.f_x[0].in_mask.device
     batch = sim.sample(n_train + n_test, torch.Generator(device=device).manual_seed(sample_seed))
-    z_x, z_t = (z[member].cpu() for z in trained.encode(batch.x, batch.t))
+    z_x, z_t = (z[member].cpu() for z in trained.represent(batch.x, batch.t))
     size = trained.encoding_sizes()[member]
     z_x, z_t = z_x[:, :size], z_t[:, :size]
     lat = batch.latents

@@ -96,6 +96,23 @@ class TrainResult:
     def encoding_sizes(self) -> list[int]:
         return [self.f_x[g].out_dims[m] for g, m in self.members]
 
+    def represent(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the probes read: :meth:`encode`, as unit vectors when the run compared by cosine.
+
+        Cosine similarity sees only each output's direction; its length is a free channel that no
+        gradient targets, so whatever it holds (an image-specific factor, say) is not something
+        the loss kept. The unit vector is the representation the loss shaped (chapter 5 measures
+        what the length holds). Euclidean runs (the ``paper`` profile) are probed as they are.
+
+        Returns:
+            ``(z_hat_x, z_hat_t)``, each of shape (E, N, max encoding size), zero past each
+            setting's own encoding size (normalising leaves the padding at zero).
+        """
+        z_x, z_t = self.encode(x, t)
+        if self.config.get("similarity") != "cosine":
+            return z_x, z_t
+        return nn.functional.normalize(z_x, dim=-1), nn.functional.normalize(z_t, dim=-1)
+
 
 def show_progress() -> bool:
     """Whether progress bars are on by default: unless ``MMCL_PROGRESS=0`` is set."""
