@@ -127,8 +127,8 @@ scenes-heldout: $(STAMP)
 		$(if $(filter cpu,$(or $(MMCL_PROFILE),cpu)),--record)
 
 # Chapters 2 and 3's checks (their bars, Table 4 against the paper, the dependent case's weakest
-# unbiased factor) on seeds the book never reports (mmcl_helpers/numerical/heldout.py). About 25
-# minutes per seed at cpu on 2 cores. At cpu it also records the table chapter 2 quotes
+# unbiased factor) on seeds the book never reports (mmcl_helpers/numerical/heldout.py). At cpu each
+# seed took 35 minutes in a one-thread process beside the other seed's. At cpu it also records the table chapter 2 quotes
 # (mmcl_helpers/numerical/recorded/heldout_cpu.json): rerun it whenever the cpu recipe changes.
 # A candidate recipe:
 #   .venv/bin/python -m mmcl_helpers.numerical.heldout --set steps=8000 --set lr=0.01 [--tuning]
