@@ -66,8 +66,9 @@ TUNING_SEEDS = (3, 4)
 STUDIES = ("selection", "dependent", "perturbation")
 #: Largest gap allowed between the over-sized model's linear R² of s1-s3 and the paper's Table 4.
 PAPER_GAP = 0.05
-#: The recorded table at ``cpu`` (``--record``): one seed takes about 25 minutes on 2 cores, too
-#: long for every build; chapter 2 quotes it and says when today's recipe differs from it.
+#: The recorded table at ``cpu`` (``--record``): its two seeds take 35 minutes on 2 cores even one
+#: process per seed, too long for every build; chapter 2 quotes it and says when today's recipe
+#: differs from it.
 RECORD_PATH = Path(__file__).with_name("recorded") / "heldout_cpu.json"
 
 
