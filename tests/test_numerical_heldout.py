@@ -107,3 +107,14 @@ def test_the_recorded_table_is_today_s_cpu_recipe_on_the_held_out_seeds():
     assert sorted(table["seed"].unique()) == list(nh.HELDOUT_SEEDS)
     assert sorted(table["study"].unique()) == sorted(nh.STUDIES)
     assert len(table) == 10 * len(nh.HELDOUT_SEEDS)
+
+
+def test_dependent_columns_keep_every_kth_setting_and_the_last():
+    from mmcl_helpers.numerical.experiments import dependent_columns, numerical_selection_sweep
+
+    sweep = numerical_selection_sweep(10)
+    assert [len(b.selected) for b in dependent_columns(sweep, 3)] == [1, 4, 7, 10]
+    assert [len(b.selected) for b in dependent_columns(sweep, 4)] == [1, 5, 9, 10]
+    assert dependent_columns(sweep, 1) == sweep
+    with pytest.raises(ValueError, match="stride"):
+        dependent_columns(sweep, 0)

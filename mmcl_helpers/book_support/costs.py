@@ -280,20 +280,20 @@ def chapter_plans(profile: Profile, image_text) -> dict[str, list[PlannedTrainin
     from mmcl_helpers.image_text.suppression import suppression_plan
     from mmcl_helpers.image_text.sweeps import mpi3d_sweep_plan, scene_sweep_plan
     from mmcl_helpers.numerical.experiments import (
+        dependent_columns,
         numerical_perturbation_sweep,
         numerical_selection_sweep,
         numerical_training_plan,
     )
     from mmcl_helpers.practice.studies import policy_profile, policy_study_plan
 
-    def thinned(sweep: list) -> list:  # the chapters' dependent sweeps
-        out = sweep[::profile.dependent_stride]
-        return out if sweep[-1] in out else [*out, sweep[-1]]
-
     seeds = list(range(profile.seeds))
     selection, perturbation = numerical_selection_sweep(10), numerical_perturbation_sweep(10, 0.75)
     wrong_size = CaptionBias(selected={1, 2, 3}, n_semantic=10)
     combined = CaptionBias(selected=range(1, 9), perturbed={1, 2}, n_semantic=10)
+    # The chapters' dependent sweeps: every dependent_stride-th column and the last.
+    dep_selection = dependent_columns(selection, profile.dependent_stride)
+    dep_perturbation = dependent_columns(perturbation, profile.dependent_stride)
     ch2_first = numerical_training_plan([*selection, wrong_size], profile, seeds)
     # Chapter 6's policies (their carried factors set the sizes) and seeds.
     base = {"shape": MentionPolicy(), "x_pos": MentionPolicy(), "y_pos": MentionPolicy()}
@@ -305,9 +305,9 @@ def chapter_plans(profile: Profile, image_text) -> dict[str, list[PlannedTrainin
     sizes = policy_profile(image_text)
     return {
         "1 latent model": [],
-        "2 selection bias": ch2_first + numerical_training_plan(thinned(selection), profile, seeds),
+        "2 selection bias": ch2_first + numerical_training_plan(dep_selection, profile, seeds),
         "3 perturbation bias": numerical_training_plan([*perturbation, combined], profile, seeds)
-        + numerical_training_plan([*thinned(perturbation), combined], profile, seeds),
+        + numerical_training_plan([*dep_perturbation, combined], profile, seeds),
         "3, if chapter 2 is not cached": ch2_first,
         "4 identifiability proof": numerical_training_plan([combined], profile, 0),
         "5 image-text (scenes)": merge_plans(

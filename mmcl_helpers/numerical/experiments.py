@@ -34,6 +34,7 @@ __all__ = [
     "semantic_names",
     "numerical_selection_sweep",
     "numerical_perturbation_sweep",
+    "dependent_columns",
     "theorem_pattern",
     "with_theory",
     "recovery_by_variance",
@@ -98,6 +99,14 @@ def mean_by_factor(scores: pd.DataFrame, encoder: str = "x", probe: str = "linea
 def numerical_selection_sweep(n_semantic: int = 10) -> list[CaptionBias]:
     """Captions keep {1}, [2], ..., [n] and perturb nothing (the paper's Fig. 3)."""
     return [CaptionBias(range(1, k + 1), (), n_semantic) for k in range(1, n_semantic + 1)]
+
+
+def dependent_columns(sweep: list[CaptionBias], stride: int) -> list[CaptionBias]:
+    """The columns of ``sweep`` the dependent-semantics runs train: every ``stride``-th, and always
+    the last (``Profile.dependent_stride``; 1 keeps them all)."""
+    v.check_params("dependent_columns", stride=(stride, v.POSITIVE_INT))
+    out = list(sweep)[::stride]
+    return out if not sweep or sweep[-1] in out else [*out, sweep[-1]]
 
 
 def numerical_perturbation_sweep(n_semantic: int = 10, p_perturb: float = 0.75) -> list[CaptionBias]:

@@ -46,6 +46,7 @@ from mmcl_helpers.core.paper import TABLE4_LINEAR_ZX
 from mmcl_helpers.core.profiles import PROFILES, Profile, profile_with_overrides
 from mmcl_helpers.core.results import LEARNED_BAR, NUMERICAL_BARS
 from mmcl_helpers.numerical.experiments import (
+    dependent_columns,
     mean_by_factor,
     numerical_perturbation_sweep,
     numerical_selection_sweep,
@@ -77,12 +78,6 @@ def book_seeds(profile: Profile) -> list[int]:
     return list(range(profile.seeds))
 
 
-def _thinned(sweep: list[CaptionBias], stride: int) -> list[CaptionBias]:
-    # The chapters' dependent sweeps: every stride-th column, and always the last one.
-    out = sweep[::stride]
-    return out if sweep[-1] in out else [*out, sweep[-1]]
-
-
 def _bar_rows(scores: pd.DataFrame, discarded: str) -> list[dict]:
     checks = theorem_checks(theorem_pattern(scores), discarded=discarded)
     return [dict(check=f"{r.role} (worst, MLP, ẑ_x)", op=r.op, bar=r.bar, value=r.worst, met=r.met)
@@ -105,7 +100,7 @@ def _selection(profile: Profile, seed: int, device: str | None) -> list[dict]:
 
 
 def _dependent(profile: Profile, seed: int, device: str | None) -> list[dict]:
-    sweep = _thinned(numerical_selection_sweep(10), profile.dependent_stride)
+    sweep = dependent_columns(numerical_selection_sweep(10), profile.dependent_stride)
     run = run_numerical(sweep, dependent=True, profile=profile, seeds=seed, device=device,
                         progress=False)
     part = run.scores.query("encoder == 'x' and probe == 'mlp' and role == 'unbiased'")
