@@ -36,7 +36,7 @@ def test_arguments_are_checked():
     with pytest.raises(ValueError, match="seeds"):
         nh.heldout_checks(PROFILES["smoke"], [-1])
     for argv in (["--seeds", "3", "--tuning"], ["--seeds", "-2"], ["--set", "steps=0"],
-                 ["--set", "colour=1"], ["--profile", "huge"]):
+                 ["--set", "colour=1"], ["--profile", "huge"], ["--fewer-steps", "--set", "steps=10"]):
         with pytest.raises(SystemExit):
             nh.main(argv)
 
@@ -94,9 +94,50 @@ def test_the_summary_counts_per_seed_and_names_each_missed_check():
 
 def test_only_the_cpu_recipe_on_the_held_out_seeds_is_recorded():
     for argv in (["--record", "--seeds", "5"], ["--record", "--tuning"], ["--record", "--profile", "smoke"],
-                 ["--record", "--set", "steps=10"], ["--record", "--studies", "dependent"]):
+                 ["--record", "--studies", "dependent"], ["--record", "--set", "steps=10", "--tuning"]):
         with pytest.raises(SystemExit):
             nh.main(argv)
+
+
+def test_a_candidate_s_record_lies_beside_today_s_and_names_its_changes(tmp_path, monkeypatch):
+    assert nh.candidate_path(["steps=4000"]).name == "heldout_cpu_steps-4000.json"
+    assert nh.candidate_path(["steps=4000"]).parent == nh.RECORD_PATH.parent
+    assert nh.candidate_path(["lr=0.01", "steps=8000"]) == nh.candidate_path(["steps=8000", "lr=0.01"])
+    for bad in ([], ["steps"]):
+        with pytest.raises(ValueError, match="FIELD=VALUE"):
+            nh.candidate_path(bad)
+    # The command records a candidate in its own file, with its recipe and its changes.
+    monkeypatch.setattr(nh, "RECORD_PATH", tmp_path / "heldout_cpu.json")
+    seen = {}
+
+    def fake_checks(profile, seeds, studies, device=None):
+        seen["profile"] = profile
+        return _fake_table()
+
+    monkeypatch.setattr(nh, "heldout_checks", fake_checks)
+    assert nh.main(["--record", "--set", "steps=10"]) == 0
+    assert seen["profile"].steps == 10 and not nh.RECORD_PATH.exists()
+    assert nh.main(["--fewer-steps"]) == 0
+    assert seen["profile"] == profile_with_overrides(PROFILES["cpu"], nh.FEWER_STEPS)
+    table, meta = nh.read_record(tmp_path / "heldout_cpu_steps-10.json")
+    assert meta["overrides"] == ["steps=10"] and meta["profile"]["steps"] == 10
+    assert nh.record_is_current(meta, overrides=["steps=10"])
+    assert not nh.record_is_current(meta) and not nh.record_is_current(meta, overrides=["steps=20"])
+
+
+def test_a_candidate_is_compared_check_by_check_with_today_s_recipe():
+    today = _fake_table()
+    same = nh.compare_records(today, today)
+    assert same == ("Checks met: at seed 5, 2 of 2 (today's recipe: 2); at seed 6, 1 of 2 (today's "
+                    "recipe: 1); it misses no check today's recipe meets.")
+    worse = today.copy()
+    worse.loc[(worse.seed == 5) & (worse.study == "dependent"), ["value", "met"]] = [0.5, False]
+    text = nh.compare_records(today, worse)
+    assert text.startswith("Checks met: at seed 5, 1 of 2 (today's recipe: 2)")
+    assert text.endswith("It misses 1 that today's recipe meets: seed 5 dependent unbiased 0.500 "
+                         "(today 0.850, bar >= 0.8).")
+    with pytest.raises(ValueError, match="same seeds"):
+        nh.compare_records(today, today.query("seed == 5"))
 
 
 def test_the_recorded_table_is_today_s_cpu_recipe_on_the_held_out_seeds():
@@ -118,3 +159,13 @@ def test_dependent_columns_keep_every_kth_setting_and_the_last():
     assert dependent_columns(sweep, 1) == sweep
     with pytest.raises(ValueError, match="stride"):
         dependent_columns(sweep, 0)
+
+
+def test_the_recorded_candidate_chapter_2_quotes_is_today_s_recipe_with_fewer_steps():
+    # Chapter 2 compares this record with the one above, check by check.
+    table, meta = nh.read_record(nh.candidate_path(nh.FEWER_STEPS))
+    assert nh.record_is_current(meta, overrides=nh.FEWER_STEPS)
+    assert meta["profile"]["steps"] < PROFILES["cpu"].steps
+    assert sorted(table["seed"].unique()) == list(nh.HELDOUT_SEEDS)
+    today, _ = nh.read_record()
+    assert nh.compare_records(today, table).startswith("Checks met: at seed")

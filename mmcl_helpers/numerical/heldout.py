@@ -25,7 +25,9 @@ seed and returns one row per check:
 
 ``python -m mmcl_helpers.numerical.heldout --profile cpu`` (``make numerical-heldout``) prints the
 table and the checks met per seed; ``--set FIELD=VALUE`` scores a candidate recipe without editing
-the package. At ``cpu`` one seed took 35 minutes in a one-thread process beside a second one (one
+the package, and with ``--record`` keeps that table too (:func:`candidate_path`), so that a chapter
+can show what a cheaper recipe would give on the same seeds (chapter 2 quotes
+:data:`FEWER_STEPS`). At ``cpu`` one seed took 35 minutes in a one-thread process beside a second one (one
 process per seed, ``OMP_NUM_THREADS=1 ... --seeds 5`` and ``--seeds 6``, runs both in 35 minutes on
 2 cores; ``--record`` trains them one after the other).
 """
@@ -33,6 +35,7 @@ process per seed, ``OMP_NUM_THREADS=1 ... --seeds 5`` and ``--seeds 6``, runs bo
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -55,9 +58,9 @@ from mmcl_helpers.numerical.experiments import (
     theorem_pattern,
 )
 
-__all__ = ["HELDOUT_SEEDS", "TUNING_SEEDS", "STUDIES", "PAPER_GAP", "RECORD_PATH", "book_seeds",
-           "heldout_checks", "write_record", "read_record", "record_is_current", "summarize_record",
-           "main"]
+__all__ = ["HELDOUT_SEEDS", "TUNING_SEEDS", "STUDIES", "PAPER_GAP", "RECORD_PATH", "FEWER_STEPS",
+           "book_seeds", "heldout_checks", "candidate_path", "write_record", "read_record",
+           "record_is_current", "summarize_record", "compare_records", "main"]
 
 #: Seeds that are only scored (never tune a recipe on them).
 HELDOUT_SEEDS = (5, 6)
@@ -71,6 +74,10 @@ PAPER_GAP = 0.05
 #: process per seed, too long for every build; chapter 2 quotes it and says when today's recipe
 #: differs from it.
 RECORD_PATH = Path(__file__).with_name("recorded") / "heldout_cpu.json"
+#: The cheaper candidate chapter 2 quotes beside :data:`RECORD_PATH`: the cpu recipe with a quarter
+#: of its training steps (a quarter of the numerical chapters' training time), recorded on the same
+#: held-out seeds with ``--record --set steps=4000``.
+FEWER_STEPS = ("steps=4000",)
 
 
 def book_seeds(profile: Profile) -> list[int]:
@@ -144,15 +151,33 @@ def heldout_checks(profile: Profile, seeds: Sequence[int], studies: Sequence[str
     return pd.DataFrame(rows)
 
 
-def _record_keys() -> dict:
-    """What a record must share with today's protocol: its seeds, its studies and its bars."""
-    return {"heldout_seeds": list(HELDOUT_SEEDS), "studies": list(STUDIES),
+def _record_keys(overrides: Sequence[str] = ()) -> dict:
+    """What a record must share with today's protocol: its seeds, its studies and its bars (and, for
+    a candidate's record, the ``FIELD=VALUE`` changes that made the candidate)."""
+    keys = {"heldout_seeds": list(HELDOUT_SEEDS), "studies": list(STUDIES),
             "bars": {**{role: list(bar) for role, bar in NUMERICAL_BARS.items()}, "paper_gap": PAPER_GAP}}
+    return {**keys, "overrides": list(overrides)} if overrides else keys
 
 
-def write_record(table: pd.DataFrame, profile: Profile, path: str | Path = RECORD_PATH) -> Path:
-    """Write a held-out table with what produced it (the full recipe, seeds, commit, date) as JSON."""
-    return records.write_record(table, profile, _record_keys(), path)
+def candidate_path(overrides: Sequence[str]) -> Path:
+    """Where ``--record --set ...`` keeps a candidate's table: beside :data:`RECORD_PATH`, named by
+    its changes (``["steps=4000"]`` -> ``heldout_cpu_steps-4000.json``).
+
+    Raises:
+        ValueError: no change given, or one that is not ``FIELD=VALUE``.
+    """
+    items = [str(o) for o in overrides]
+    if not items or any("=" not in o for o in items):
+        raise ValueError(f"overrides must be one or more FIELD=VALUE items, got {list(overrides)!r}")
+    slug = "_".join(re.sub(r"[^A-Za-z0-9.]+", "-", o.replace("=", "-")).strip("-") for o in sorted(items))
+    return RECORD_PATH.with_name(f"{RECORD_PATH.stem}_{slug}.json")
+
+
+def write_record(table: pd.DataFrame, profile: Profile, path: str | Path = RECORD_PATH,
+                 overrides: Sequence[str] = ()) -> Path:
+    """Write a held-out table with what produced it (the full recipe, seeds, commit, date and, for
+    a candidate, its ``overrides``) as JSON."""
+    return records.write_record(table, profile, _record_keys(overrides), path)
 
 
 def read_record(path: str | Path = RECORD_PATH) -> tuple[pd.DataFrame, dict]:
@@ -160,9 +185,11 @@ def read_record(path: str | Path = RECORD_PATH) -> tuple[pd.DataFrame, dict]:
     return records.read_record(path)
 
 
-def record_is_current(meta: Mapping, profile: Profile | None = None) -> bool:
-    """Whether a record was made with today's ``cpu`` recipe, seeds, studies and bars."""
-    return records.record_is_current(meta, profile or PROFILES["cpu"], _record_keys())
+def record_is_current(meta: Mapping, profile: Profile | None = None, overrides: Sequence[str] = ()) -> bool:
+    """Whether a record was made with today's ``cpu`` recipe (changed by ``overrides``, for a
+    candidate's record), seeds, studies and bars."""
+    profile = profile or profile_with_overrides(PROFILES["cpu"], overrides)
+    return records.record_is_current(meta, profile, _record_keys(overrides))
 
 
 def summarize_record(table: pd.DataFrame) -> tuple[str, str]:
@@ -178,6 +205,29 @@ def summarize_record(table: pd.DataFrame) -> tuple[str, str]:
     return counts, "Missed: " + "; ".join(per_seed) + "."
 
 
+def compare_records(today: pd.DataFrame, candidate: pd.DataFrame) -> str:
+    """One sentence for the book: checks met per seed by a candidate against today's recipe, and
+    the checks the candidate loses (met today, missed by it) with both values.
+
+    Raises:
+        ValueError: the two tables do not hold the same seeds and checks.
+    """
+    key = ["seed", "study", "check"]
+    both = today.merge(candidate, on=key, how="outer", suffixes=("_today", "_cand"), indicator=True)
+    if (both["_merge"] != "both").any():
+        raise ValueError("the two records do not hold the same seeds, studies and checks")
+    per_seed = "; ".join(
+        f"at seed {seed}, {int(part['met_cand'].sum())} of {len(part)} (today's recipe: "
+        f"{int(part['met_today'].sum())})" for seed, part in both.groupby("seed"))
+    lost = both[both["met_today"].astype(bool) & ~both["met_cand"].astype(bool)]
+    if lost.empty:
+        return f"Checks met: {per_seed}; it misses no check today's recipe meets."
+    named = ", ".join(f"seed {r.seed} {r.study} {r.check.split(' (')[0]} {r.value_cand:.3f} "
+                      f"(today {r.value_today:.3f}, bar {r.op_today} {r.bar_today:g})"
+                      for r in lost.itertuples())
+    return f"Checks met: {per_seed}. It misses {len(lost)} that today's recipe meets: {named}."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m mmcl_helpers.numerical.heldout``: the checks per seed and how many are met."""
     parser = argparse.ArgumentParser(prog="python -m mmcl_helpers.numerical.heldout",
@@ -191,15 +241,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the table as CSV here")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="score a candidate recipe: the profile with this Profile field changed "
-                             "(VALUE in JSON, e.g. steps=8000 or lr=0.01); repeatable; not with --record")
+                             "(VALUE in JSON, e.g. steps=8000 or lr=0.01); repeatable")
+    parser.add_argument("--fewer-steps", action="store_true",
+                        help=f"score the candidate chapter 2 quotes: --set {' --set '.join(FEWER_STEPS)}")
     parser.add_argument("--record", action="store_true",
                         help=f"also write it, with the recipe that made it, to {RECORD_PATH.name} "
-                             "(the table chapter 2 quotes: cpu, the held-out seeds, every study)")
+                             "(the table chapter 2 quotes: cpu, the held-out seeds, every study); "
+                             "with --set, to that candidate's own file beside it")
     args = parser.parse_args(argv)
+    if args.fewer_steps:
+        if args.overrides:
+            parser.error(f"--fewer-steps is --set {' --set '.join(FEWER_STEPS)}; give it or --set, not both")
+        args.overrides = list(FEWER_STEPS)
     if args.record and (args.seeds is not None or args.tuning or args.profile != "cpu"
-                        or args.overrides or sorted(args.studies) != sorted(STUDIES)):
-        parser.error("--record keeps the table of the cpu profile's own recipe on the held-out seeds "
-                     "and every study: drop --seeds, --tuning, --set and --studies, and use --profile cpu")
+                        or sorted(args.studies) != sorted(STUDIES)):
+        parser.error("--record keeps tables of the cpu profile's recipe (or a --set candidate of it) on "
+                     "the held-out seeds and every study: drop --seeds, --tuning and --studies, and use "
+                     "--profile cpu")
     if args.seeds is not None and args.tuning:
         parser.error(f"give --seeds or --tuning, not both (got --seeds {args.seeds} and --tuning)")
     seeds = args.seeds if args.seeds is not None else list(TUNING_SEEDS if args.tuning else HELDOUT_SEEDS)
@@ -223,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         table.to_csv(args.out, index=False)
     if args.record:
-        print(f"recorded in {write_record(table, PROFILES[args.profile])}")
+        path = candidate_path(args.overrides) if args.overrides else RECORD_PATH
+        print(f"recorded in {write_record(table, profile, path, args.overrides)}")
     return 0
 
 
