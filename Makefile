@@ -129,8 +129,8 @@ scenes-heldout: $(STAMP)
 # Chapters 2 and 3's checks (their bars, Table 4 against the paper, the dependent case's weakest
 # unbiased factor) on seeds the book never reports (mmcl_helpers/numerical/heldout.py). At cpu each
 # seed took 35 minutes in a one-thread process beside the other seed's. At cpu it also records the tables chapter 2
-# quotes (mmcl_helpers/numerical/recorded/heldout_cpu*.json: today's recipe, and the same with a quarter of the
-# steps, about 10 minutes per seed): rerun it whenever the cpu recipe changes.
+# quotes (mmcl_helpers/numerical/recorded/heldout_cpu*.json: today's recipe, and the same with fewer steps,
+# heldout.FEWER_STEPS, about 10 minutes per seed): rerun it whenever the cpu recipe changes.
 # A candidate recipe:
 #   .venv/bin/python -m mmcl_helpers.numerical.heldout --set steps=8000 --set lr=0.01 [--tuning]
 numerical-heldout: $(STAMP)

@@ -27,9 +27,9 @@ seed and returns one row per check:
 table and the checks met per seed; ``--set FIELD=VALUE`` scores a candidate recipe without editing
 the package, and with ``--record`` keeps that table too (:func:`candidate_path`), so that a chapter
 can show what a cheaper recipe would give on the same seeds (chapter 2 quotes
-:data:`FEWER_STEPS`). At ``cpu`` one seed took 35 minutes in a one-thread process beside a second one (one
-process per seed, ``OMP_NUM_THREADS=1 ... --seeds 5`` and ``--seeds 6``, runs both in 35 minutes on
-2 cores; ``--record`` trains them one after the other).
+:data:`FEWER_STEPS`). At ``cpu``, one process per seed (``OMP_NUM_THREADS=1 ... --seeds 5`` beside
+``--seeds 6``) scored both seeds in 35 minutes on 2 cores, and in about 10 minutes with
+:data:`FEWER_STEPS`; ``--record`` trains the seeds one after the other.
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ PAPER_GAP = 0.05
 #: process per seed, too long for every build; chapter 2 quotes it and says when today's recipe
 #: differs from it.
 RECORD_PATH = Path(__file__).with_name("recorded") / "heldout_cpu.json"
-#: The cheaper candidate chapter 2 quotes beside :data:`RECORD_PATH`: the cpu recipe with a quarter
-#: of its training steps (a quarter of the numerical chapters' training time), recorded on the same
-#: held-out seeds with ``--record --set steps=4000``.
+#: The cheaper candidate chapter 2 quotes beside :data:`RECORD_PATH`: the cpu recipe with fewer
+#: training steps (training time scales with them), recorded on the same held-out seeds with
+#: ``--fewer-steps --record``.
 FEWER_STEPS = ("steps=4000",)
 
 
